@@ -1,0 +1,224 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+import { parseMasterKeys } from '../crypto/master-key-ring';
+import { ROLES, type Role } from './roles';
+import { isWeakSecret, loadOrCreateDevSecrets, readSecret, type GeneratedSecretName } from './secrets';
+
+/** The validated configuration: parsed once at start, then passed explicitly. */
+export interface Config {
+  env: 'production' | 'development' | 'test';
+  isProduction: boolean;
+  port: number;
+  host: string;
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  database: { url?: string; password?: string; embeddedPassword?: string; logSql: boolean };
+  http: { corsOrigins: string[]; bodyLimitBytes: number; trustProxy: string[]; graphiqlEnabled: boolean };
+  keys: { masterKeys: string; masterKeyActive?: number; blindIndexKey: Buffer; auditHmacKey: Buffer };
+  tokens: { signingSecret: string; accessTokenTtlSeconds: number; refreshTokenTtlSeconds: number };
+  redis: { url?: string; password?: string };
+  auth: {
+    argon2: { memoryKiB: number; timeCost: number; parallelism: number };
+    sessionIdleSeconds: number;
+    sessionAbsoluteSeconds: number;
+    lockoutThreshold: number;
+    lockoutSeconds: number;
+    mfaRequiredRoles: Role[];
+    mfaIssuer: string;
+    bootstrapAdmin?: { email: string; password: string };
+  };
+  /** Names of development secrets generated on this start, for a warning (never their values). */
+  generatedSecrets: GeneratedSecretName[];
+}
+
+/** Start-up refused: `problems` names each bad variable, never its value. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const PHI_READING_ROLES: Role[] = ['ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'INTEGRATOR'];
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+const plainSchema = z.object({
+  NODE_ENV: z.enum(['production', 'development', 'test']).default('development'),
+  PORT: int(0, 65535).default(4000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  HMS_DATA_DIR: z.string().min(1).default('.data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_LOG_SQL: bool.default(false),
+  CORS_ORIGINS: list.default([]),
+  BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(256 * 1024),
+  TRUST_PROXY: list.default([]),
+  GRAPHIQL_ENABLED: bool.optional(),
+  ACCESS_TOKEN_TTL_SECONDS: int(60, 3600).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: int(300, 30 * 24 * 3600).default(12 * 3600),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  ARGON2_MEMORY_KIB: int(19456, 4 * 1024 * 1024).default(19456),
+  ARGON2_TIME_COST: int(2, 20).default(2),
+  ARGON2_PARALLELISM: int(1, 16).default(1),
+  SESSION_IDLE_SECONDS: int(60, 24 * 3600).default(900),
+  SESSION_ABSOLUTE_SECONDS: int(300, 7 * 24 * 3600).default(12 * 3600),
+  LOGIN_LOCKOUT_THRESHOLD: int(3, 100).default(5),
+  LOGIN_LOCKOUT_SECONDS: int(30, 24 * 3600).default(900),
+  MFA_REQUIRED_ROLES: list.optional(),
+  MFA_ISSUER: z.string().min(1).max(64).default('HMS'),
+  MASTER_KEY_ACTIVE: int(1, 1_000_000).optional(),
+  HMS_BOOTSTRAP_ADMIN_EMAIL: z.email().optional(),
+});
+
+function issuesToProblems(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`);
+}
+
+function key32(name: string, value: string | undefined, problems: string[]): Buffer {
+  const bytes = value ? Buffer.from(value, 'base64') : Buffer.alloc(0);
+  if (bytes.length !== 32) problems.push(`${name}: must be 32 bytes, base64-encoded`);
+  return bytes;
+}
+
+function strongSecret(name: string, value: string | undefined, minLength: number, problems: string[]): void {
+  if (!value) problems.push(`${name}: required in production`);
+  else if (value.length < minLength) problems.push(`${name}: must be at least ${minLength} characters`);
+  else if (isWeakSecret(value)) problems.push(`${name}: is a known or guessable value`);
+}
+
+function passwordOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  const password = new URL(url).password;
+  return password ? decodeURIComponent(password) : undefined;
+}
+
+/**
+ * Parses and validates the environment. In production every secret must be given and strong;
+ * elsewhere missing secrets are generated once into the data directory.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = plainSchema.safeParse(env);
+  const problems = parsed.success ? [] : issuesToProblems(parsed.error);
+  const secret = (name: string): string | undefined => {
+    const { value, error } = readSecret(env, name);
+    if (error) problems.push(error);
+    return value;
+  };
+  const given = {
+    TOKEN_SIGNING_SECRET: secret('TOKEN_SIGNING_SECRET'),
+    MASTER_KEYS: secret('MASTER_KEYS'),
+    BLIND_INDEX_KEY: secret('BLIND_INDEX_KEY'),
+    AUDIT_HMAC_KEY: secret('AUDIT_HMAC_KEY'),
+    DATABASE_PASSWORD: secret('DATABASE_PASSWORD'),
+    REDIS_PASSWORD: secret('REDIS_PASSWORD'),
+    HMS_BOOTSTRAP_ADMIN_PASSWORD: secret('HMS_BOOTSTRAP_ADMIN_PASSWORD'),
+  };
+  if (!parsed.success) throw new ConfigError(problems);
+  const p = parsed.data;
+  const isProduction = p.NODE_ENV === 'production';
+  const dataDir = resolve(p.HMS_DATA_DIR);
+
+  let generatedSecrets: GeneratedSecretName[] = [];
+  let embeddedPassword: string | undefined;
+  if (isProduction) {
+    if (!p.DATABASE_URL) problems.push('DATABASE_URL: required in production (the embedded database is for development)');
+    strongSecret('TOKEN_SIGNING_SECRET', given.TOKEN_SIGNING_SECRET, 32, problems);
+    if (!given.MASTER_KEYS) problems.push('MASTER_KEYS: required in production');
+    if (!given.BLIND_INDEX_KEY) problems.push('BLIND_INDEX_KEY: required in production');
+    if (!given.AUDIT_HMAC_KEY) problems.push('AUDIT_HMAC_KEY: required in production');
+    const dbPassword = given.DATABASE_PASSWORD ?? passwordOf(p.DATABASE_URL);
+    strongSecret('DATABASE_PASSWORD', dbPassword, 16, problems);
+    if (p.REDIS_URL) strongSecret('REDIS_PASSWORD', given.REDIS_PASSWORD ?? passwordOf(p.REDIS_URL), 16, problems);
+  } else {
+    const missing = (['TOKEN_SIGNING_SECRET', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY'] as const).filter(
+      (name) => !given[name],
+    );
+    if (missing.length > 0 || !p.DATABASE_URL) {
+      const dev = loadOrCreateDevSecrets(dataDir);
+      for (const name of missing) given[name] = dev.secrets[name];
+      embeddedPassword = dev.secrets.EMBEDDED_DB_PASSWORD;
+      generatedSecrets = dev.created;
+    }
+  }
+
+  if (given.MASTER_KEYS) {
+    try {
+      const versions = parseMasterKeys(given.MASTER_KEYS);
+      if (p.MASTER_KEY_ACTIVE !== undefined && !versions.has(p.MASTER_KEY_ACTIVE)) {
+        problems.push('MASTER_KEY_ACTIVE: names a version that MASTER_KEYS does not contain');
+      }
+    } catch (error) {
+      problems.push(`MASTER_KEYS: ${(error as Error).message}`);
+    }
+  }
+  const blindIndexKey = key32('BLIND_INDEX_KEY', given.BLIND_INDEX_KEY, problems);
+  const auditHmacKey = key32('AUDIT_HMAC_KEY', given.AUDIT_HMAC_KEY, problems);
+  if (given.TOKEN_SIGNING_SECRET && given.TOKEN_SIGNING_SECRET.length < 32) {
+    problems.push('TOKEN_SIGNING_SECRET: must be at least 32 characters');
+  }
+
+  const mfaRequiredRoles = (p.MFA_REQUIRED_ROLES ?? (isProduction ? PHI_READING_ROLES : [])) as Role[];
+  for (const role of mfaRequiredRoles) {
+    if (!ROLES.includes(role)) problems.push(`MFA_REQUIRED_ROLES: unknown role in the list`);
+  }
+  let bootstrapAdmin: Config['auth']['bootstrapAdmin'];
+  if (p.HMS_BOOTSTRAP_ADMIN_EMAIL || given.HMS_BOOTSTRAP_ADMIN_PASSWORD) {
+    if (!p.HMS_BOOTSTRAP_ADMIN_EMAIL || !given.HMS_BOOTSTRAP_ADMIN_PASSWORD) {
+      problems.push('HMS_BOOTSTRAP_ADMIN_EMAIL: set together with HMS_BOOTSTRAP_ADMIN_PASSWORD');
+    } else {
+      bootstrapAdmin = { email: p.HMS_BOOTSTRAP_ADMIN_EMAIL, password: given.HMS_BOOTSTRAP_ADMIN_PASSWORD };
+    }
+  }
+  if (p.SESSION_ABSOLUTE_SECONDS < p.SESSION_IDLE_SECONDS) {
+    problems.push('SESSION_ABSOLUTE_SECONDS: must not be shorter than SESSION_IDLE_SECONDS');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    env: p.NODE_ENV,
+    isProduction,
+    port: p.PORT,
+    host: p.HOST,
+    dataDir,
+    logLevel: p.LOG_LEVEL,
+    database: {
+      url: p.DATABASE_URL,
+      password: given.DATABASE_PASSWORD,
+      embeddedPassword,
+      logSql: p.DATABASE_LOG_SQL && !isProduction,
+    },
+    http: {
+      corsOrigins: p.CORS_ORIGINS,
+      bodyLimitBytes: p.BODY_LIMIT_BYTES,
+      trustProxy: p.TRUST_PROXY,
+      graphiqlEnabled: p.GRAPHIQL_ENABLED ?? !isProduction,
+    },
+    keys: { masterKeys: given.MASTER_KEYS as string, masterKeyActive: p.MASTER_KEY_ACTIVE, blindIndexKey, auditHmacKey },
+    tokens: {
+      signingSecret: given.TOKEN_SIGNING_SECRET as string,
+      accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: p.REFRESH_TOKEN_TTL_SECONDS,
+    },
+    redis: { url: p.REDIS_URL, password: given.REDIS_PASSWORD },
+    auth: {
+      argon2: { memoryKiB: p.ARGON2_MEMORY_KIB, timeCost: p.ARGON2_TIME_COST, parallelism: p.ARGON2_PARALLELISM },
+      sessionIdleSeconds: p.SESSION_IDLE_SECONDS,
+      sessionAbsoluteSeconds: p.SESSION_ABSOLUTE_SECONDS,
+      lockoutThreshold: p.LOGIN_LOCKOUT_THRESHOLD,
+      lockoutSeconds: p.LOGIN_LOCKOUT_SECONDS,
+      mfaRequiredRoles,
+      mfaIssuer: p.MFA_ISSUER,
+      bootstrapAdmin,
+    },
+    generatedSecrets,
+  };
+}

@@ -1,0 +1,7 @@
+import type { NonEmptyArray } from 'type-graphql';
+
+import { AuthResolver } from '../auth/auth.resolver';
+import { HealthResolver } from './health.resolver';
+
+/** Every resolver class of the API; the schema is built from exactly these. */
+export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AuthResolver];

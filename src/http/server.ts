@@ -1,0 +1,109 @@
+import { createServer, type Server } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express, { type NextFunction, type Request, type Response } from 'express';
+
+import { checkReadiness } from '../db/database';
+import type { GraphQLContext } from '../graphql/context';
+import { createErrorFormatter } from '../graphql/errors';
+import { buildAppSchema } from '../graphql/schema';
+import type { Services } from '../services';
+import { graphiqlMiddleware } from './graphiql';
+import { corsAllowList, securityHeaders } from './security-headers';
+import { requestContext } from './request-context';
+
+/** A started HTTP server with its Apollo instance; `stop` drains requests before closing. */
+export interface RunningServer {
+  httpServer: Server;
+  url: string;
+  stop(): Promise<void>;
+}
+
+function clientError(res: Response, status: number, message: string): void {
+  res.status(status).json({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+}
+
+/**
+ * Builds the express 5 app around Apollo Server 5: request ids, security headers, CORS from the
+ * allow-list, a body limit, the offline GraphiQL page, health and readiness probes.
+ */
+export async function createHttpServer(services: Services): Promise<{ httpServer: Server; apollo: ApolloServer<GraphQLContext> }> {
+  const { config, logger, orm } = services;
+  const app = express();
+  const httpServer = createServer(app);
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.http.trustProxy.length > 0 ? config.http.trustProxy : false);
+  app.set('etag', false);
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema: await buildAppSchema(),
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    introspection: !config.isProduction,
+    includeStacktraceInErrorResponses: false,
+    hideSchemaDetailsFromClientErrors: config.isProduction,
+    status400ForVariableCoercionErrors: true,
+    formatError: createErrorFormatter(logger),
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
+  });
+  await apollo.start();
+
+  app.use(requestContext(logger));
+  app.use(securityHeaders());
+  app.use(corsAllowList(config.http.corsOrigins));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const readiness = await checkReadiness(orm);
+    res.status(readiness.ready ? 200 : 503).json({ status: readiness.ready ? 'ready' : 'not ready', reason: readiness.reason });
+  });
+
+  if (config.http.graphiqlEnabled) app.use(graphiqlMiddleware({ endpoint: '/graphql' }));
+
+  app.use(
+    '/graphql',
+    express.json({ limit: config.http.bodyLimitBytes, strict: true }),
+    expressMiddleware(apollo, {
+      context: async ({ req }): Promise<GraphQLContext> => ({
+        requestId: req.id,
+        log: req.log,
+        em: orm.em.fork(),
+        actor: await services.auth.authenticate(req.headers.authorization),
+        ip: req.ip ?? '',
+        userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
+        services,
+      }),
+    }),
+  );
+
+  app.use((_req, res) => {
+    res.status(404).json({ errors: [{ message: 'Not found', extensions: { code: 'NOT_FOUND' } }] });
+  });
+  // Body-parser and other middleware errors: a status and a fixed message, never the error's text.
+  app.use((error: { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
+    if (error.type === 'entity.too.large') return clientError(res, 413, 'Request body too large');
+    if (error.status && error.status >= 400 && error.status < 500) return clientError(res, error.status, 'Malformed request');
+    req.log.error({ err: error }, 'unhandled HTTP error');
+    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+  });
+
+  return { httpServer, apollo };
+}
+
+/** Creates the server and listens; port 0 picks a free port (tests). */
+export async function startHttpServer(services: Services, port: number, host: string): Promise<RunningServer> {
+  const { httpServer, apollo } = await createHttpServer(services);
+  await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
+  const address = httpServer.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const shownHost = host === '0.0.0.0' ? 'localhost' : host;
+  return {
+    httpServer,
+    url: `http://${shownHost}:${boundPort}`,
+    stop: () => apollo.stop(),
+  };
+}

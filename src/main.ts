@@ -1,0 +1,59 @@
+import 'reflect-metadata';
+
+import { ConfigError, loadConfig } from './config/config';
+import { initCrypto } from './crypto';
+import { openDatabase } from './db/database';
+import { startHttpServer } from './http/server';
+import { createLogger } from './logging/logger';
+import { createServices } from './services';
+
+/** Starts the API: configuration, crypto, database (migrated), HTTP server, graceful shutdown. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  if (config.generatedSecrets.length > 0) {
+    logger.warn(
+      { secrets: config.generatedSecrets, dataDir: config.dataDir },
+      'generated development secrets into the data directory; production requires them from the environment',
+    );
+  }
+  await initCrypto();
+  const database = await openDatabase(config, logger);
+  const services = createServices(config, database.orm, logger);
+  await services.bootstrap();
+  const server = await startHttpServer(services, config.port, config.host);
+  logger.info({ url: `${server.url}/graphql` }, 'HMS API ready');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining requests');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    try {
+      await server.stop();
+      await services.close();
+      await database.close();
+    } finally {
+      logger.flush();
+      process.exit(0);
+    }
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`HMS API failed to start: ${error instanceof Error ? error.message : 'unknown error'}\n`);
+  process.exit(1);
+});

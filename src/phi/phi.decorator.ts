@@ -1,0 +1,179 @@
+import { Check, Property } from '@mikro-orm/core';
+import { Directive, Extensions, Field } from 'type-graphql';
+
+import { PHI_ENVELOPE_SQL_PATTERN } from '../crypto/field-cipher';
+import {
+  type BlindIndexNormalizer,
+  type PartialForm,
+  type PhiCategory,
+  type PhiFieldMeta,
+  type PhiKind,
+} from './phi.types';
+
+/** A marked value as stored: the encryption envelope, never plaintext. */
+export type PhiEnvelope = string & { readonly __phiEnvelope: true };
+
+export interface PhiOptions {
+  category: PhiCategory;
+  /** GraphQL output type; defaults to String. */
+  /** GraphQL output type (a scalar, an object type class, or `[String]`). */
+  type?: Parameters<typeof Field>[0] & (() => unknown);
+  kind?: PhiKind;
+  nullable?: boolean;
+  partial?: PartialForm;
+  /** Adds a keyed blind index column beside the ciphertext for exact-match search. */
+  blindIndex?: BlindIndexNormalizer;
+  description?: string;
+}
+
+export interface CompoundIndexMeta {
+  entity: string;
+  name: string;
+  property: string;
+  column: string;
+  parts: { property: string; normalizer: BlindIndexNormalizer }[];
+}
+
+const fields = new Map<string, PhiFieldMeta[]>();
+const notPhi = new Map<string, Map<string, string>>();
+const compoundIndexes = new Map<string, CompoundIndexMeta[]>();
+const subjects = new Map<string, (row: Record<string, unknown>) => string>();
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/**
+ * Registers an encrypted column: text holding only the envelope (a CHECK constraint makes the
+ * database refuse anything else), plus a blind index column when asked.
+ */
+function sealedColumn(
+  target: object,
+  property: string,
+  options: { nullable?: boolean; blindIndex?: BlindIndexNormalizer; kind?: PhiKind; partial?: PartialForm },
+  extra: Pick<PhiFieldMeta, 'category' | 'sealedReason'>,
+): PhiFieldMeta {
+  const entity = target.constructor.name;
+  const meta: PhiFieldMeta = {
+    entity,
+    property,
+    column: snake(property),
+    ...extra,
+    kind: options.kind ?? 'string',
+    nullable: options.nullable ?? false,
+    partial: options.partial ?? 'none',
+  };
+  if (options.blindIndex) {
+    meta.blindIndex = { property: `${property}Bidx`, column: `${meta.column}_bidx`, normalizer: options.blindIndex };
+    Property({ type: 'string', columnType: 'text', nullable: true, index: true, hidden: true })(
+      target,
+      meta.blindIndex.property,
+    );
+  }
+  Property({ type: 'string', columnType: 'text', nullable: meta.nullable, hidden: true })(target, property);
+  Check({
+    name: `${snake(entity).replace(/^_/, '')}_${meta.column}_envelope_check`,
+    expression: `"${meta.column}" ~ '${PHI_ENVELOPE_SQL_PATTERN}'`,
+  })(target, property);
+  fields.set(entity, [...(fields.get(entity) ?? []), meta]);
+  return meta;
+}
+
+/**
+ * Marks a property as PHI. One mark, three effects: the SDL field carries `@phi(category)`,
+ * the column holds only ciphertext (plus a blind index column when asked), and field
+ * resolution decrypts and redacts it by the caller's role.
+ */
+export function Phi(options: PhiOptions): PropertyDecorator {
+  return (target, propertyKey) => {
+    const property = String(propertyKey);
+    const meta = sealedColumn(target, property, options, { category: options.category });
+    Field(options.type ?? (() => String), { nullable: true, description: options.description })(target, property);
+    Directive(`@phi(category: ${options.category})`)(target, property);
+    Extensions({ phi: { entity: meta.entity, property, category: options.category } })(target, property);
+  };
+}
+
+/**
+ * Encrypts a column that is personal or secret but not PHI (an account's email, a TOTP secret):
+ * same envelope, data key and CHECK constraint, but no GraphQL field; a resolver that exposes it
+ * decides who may read it.
+ */
+export function Sealed(reason: string, options: { nullable?: boolean; blindIndex?: BlindIndexNormalizer } = {}): PropertyDecorator {
+  return (target, propertyKey) => {
+    sealedColumn(target, String(propertyKey), options, { sealedReason: reason });
+  };
+}
+
+/** Declares a persisted property explicitly not PHI, with the reason `phi:check` prints. */
+export function NotPhi(reason: string): PropertyDecorator {
+  return (target, propertyKey) => {
+    const entity = target.constructor.name;
+    const byProperty = notPhi.get(entity) ?? new Map<string, string>();
+    byProperty.set(String(propertyKey), reason);
+    notPhi.set(entity, byProperty);
+  };
+}
+
+/**
+ * Names the data subject whose data key encrypts a marked entity's fields (a patient for
+ * patient records and encounters, the user for accounts), read from a row or an entity.
+ */
+export function PhiSubject(subjectOf: (row: Record<string, unknown>) => string): ClassDecorator {
+  return (target) => {
+    subjects.set(target.name, subjectOf);
+  };
+}
+
+/** A blind index over several normalised fields (e.g. last name and date of birth). */
+export function CompoundBlindIndex(
+  name: string,
+  parts: { property: string; normalizer: BlindIndexNormalizer }[],
+): ClassDecorator {
+  return (target) => {
+    const meta: CompoundIndexMeta = {
+      entity: target.name,
+      name,
+      property: `${name}Bidx`,
+      column: `${snake(name)}_bidx`,
+      parts,
+    };
+    Property({ type: 'string', columnType: 'text', nullable: true, index: true, hidden: true })(
+      target.prototype,
+      meta.property,
+    );
+    compoundIndexes.set(target.name, [...(compoundIndexes.get(target.name) ?? []), meta]);
+  };
+}
+
+/** The marked fields of one entity class, by class name. */
+export function phiFieldsOf(entity: string): readonly PhiFieldMeta[] {
+  return fields.get(entity) ?? [];
+}
+
+/** One marked field, or undefined when the property is not PHI. */
+export function phiField(entity: string, property: string): PhiFieldMeta | undefined {
+  return fields.get(entity)?.find((f) => f.property === property);
+}
+
+/** Every marked field of every entity. */
+export function allPhiFields(): PhiFieldMeta[] {
+  return [...fields.values()].flat();
+}
+
+/** Compound blind indexes of one entity class. */
+export function compoundIndexesOf(entity: string): readonly CompoundIndexMeta[] {
+  return compoundIndexes.get(entity) ?? [];
+}
+
+/** Reasons given for properties declared not PHI, by entity and property. */
+export function notPhiReasons(): ReadonlyMap<string, ReadonlyMap<string, string>> {
+  return notPhi;
+}
+
+/** The data subject id of a marked entity or row; throws for a class without `@PhiSubject`. */
+export function subjectIdOf(entity: string, row: Record<string, unknown>): string {
+  const subjectOf = subjects.get(entity);
+  if (!subjectOf) throw new Error(`${entity} has PHI fields but no @PhiSubject`);
+  return subjectOf(row);
+}

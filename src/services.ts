@@ -1,0 +1,45 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import { AuthService } from './auth/auth.service';
+import type { Config } from './config/config';
+import { BlindIndexer, DataKeyCache, MasterKeyRing, parseMasterKeys } from './crypto';
+import { DataKeyService } from './keys/data-key.service';
+import { PhiVault } from './keys/phi-vault';
+import type { Logger } from './logging/logger';
+
+/** The long-lived services a request reaches through its context; built once at start. */
+export interface Services {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  dataKeys: DataKeyService;
+  vault: PhiVault;
+  auth: AuthService;
+  /** First-start work after migrations (for example the bootstrap admin). */
+  bootstrap(): Promise<void>;
+  /** Wipes cached key material and closes connections other than the database. */
+  close(): Promise<void>;
+}
+
+/** Composition root for services, shared by the server, the CLI and the tests. */
+export function createServices(config: Config, orm: MikroORM, logger: Logger): Services {
+  const versions = parseMasterKeys(config.keys.masterKeys);
+  const ring = new MasterKeyRing({ versions, active: config.keys.masterKeyActive ?? Math.max(...versions.keys()) });
+  const dataKeys = new DataKeyService(ring, new DataKeyCache({ maxEntries: 10_000, ttlMs: 5 * 60_000 }));
+  const vault = new PhiVault(dataKeys, new BlindIndexer(config.keys.blindIndexKey));
+  const auth = new AuthService();
+  return {
+    config,
+    logger,
+    orm,
+    dataKeys,
+    vault,
+    auth,
+    async bootstrap() {
+      await auth.bootstrap();
+    },
+    async close() {
+      dataKeys.cache.clear();
+    },
+  };
+}
