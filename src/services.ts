@@ -6,6 +6,7 @@ import { BlindIndexer, DataKeyCache, MasterKeyRing, parseMasterKeys } from './cr
 import { DataKeyService } from './keys/data-key.service';
 import { PhiVault } from './keys/phi-vault';
 import type { Logger } from './logging/logger';
+import { PatientService } from './patients/patient.service';
 
 /** The long-lived services a request reaches through its context; built once at start. */
 export interface Services {
@@ -15,6 +16,7 @@ export interface Services {
   dataKeys: DataKeyService;
   vault: PhiVault;
   auth: AuthService;
+  patients: PatientService;
   /** First-start work after migrations (for example the bootstrap admin). */
   bootstrap(): Promise<void>;
   /** Wipes cached key material and closes connections other than the database. */
@@ -35,6 +37,7 @@ export function createServices(config: Config, orm: MikroORM, logger: Logger): S
     dataKeys,
     vault,
     auth,
+    patients: new PatientService(vault),
     async bootstrap() {
       await auth.bootstrap();
     },

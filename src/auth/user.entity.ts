@@ -16,7 +16,7 @@ registerEnumType(RoleEnum, { name: 'Role', description: 'What a user may do; see
  */
 @ObjectType('User')
 @Entity({ tableName: 'users' })
-@PhiSubject((row) => String(row.id))
+@PhiSubject('id')
 @Unique({ properties: ['emailBidx'] })
 export class User {
   @Field(() => ID)

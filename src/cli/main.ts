@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 
-import { COMMANDS, type CommandContext } from './commands';
+import type { CommandContext } from './cli-context';
+import { COMMANDS } from './commands';
 
 /** Operator commands: `npm run cli -- <command> [options]`. Exit code 0 on success. */
 async function main(argv: string[]): Promise<number> {

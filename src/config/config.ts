@@ -89,6 +89,14 @@ function key32(name: string, value: string | undefined, problems: string[]): Buf
   return bytes;
 }
 
+/**
+ * True for 32 bytes with fewer than 16 distinct values: zeros, a repeated pattern or encoded text, not random
+ * key material (random bytes have about 30 distinct values; fewer than 16 practically never happens).
+ */
+function isWeakKey(bytes: Uint8Array): boolean {
+  return new Set(bytes).size < 16;
+}
+
 function strongSecret(name: string, value: string | undefined, minLength: number, problems: string[]): void {
   if (!value) problems.push(`${name}: required in production`);
   else if (value.length < minLength) problems.push(`${name}: must be at least ${minLength} characters`);
@@ -156,12 +164,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       if (p.MASTER_KEY_ACTIVE !== undefined && !versions.has(p.MASTER_KEY_ACTIVE)) {
         problems.push('MASTER_KEY_ACTIVE: names a version that MASTER_KEYS does not contain');
       }
+      for (const [version, key] of versions) {
+        if (isProduction && isWeakKey(key)) problems.push(`MASTER_KEYS: the key of version ${version} is not random`);
+        key.fill(0);
+      }
     } catch (error) {
       problems.push(`MASTER_KEYS: ${(error as Error).message}`);
     }
   }
   const blindIndexKey = key32('BLIND_INDEX_KEY', given.BLIND_INDEX_KEY, problems);
   const auditHmacKey = key32('AUDIT_HMAC_KEY', given.AUDIT_HMAC_KEY, problems);
+  if (isProduction && blindIndexKey.length === 32 && isWeakKey(blindIndexKey)) {
+    problems.push('BLIND_INDEX_KEY: is not random');
+  }
+  if (isProduction && auditHmacKey.length === 32 && isWeakKey(auditHmacKey)) {
+    problems.push('AUDIT_HMAC_KEY: is not random');
+  }
   if (given.TOKEN_SIGNING_SECRET && given.TOKEN_SIGNING_SECRET.length < 32) {
     problems.push('TOKEN_SIGNING_SECRET: must be at least 32 characters');
   }
@@ -181,7 +199,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (p.SESSION_ABSOLUTE_SECONDS < p.SESSION_IDLE_SECONDS) {
     problems.push('SESSION_ABSOLUTE_SECONDS: must not be shorter than SESSION_IDLE_SECONDS');
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  // A variable can fail two checks with the same words (length in production and everywhere): say it once.
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
   return {
     env: p.NODE_ENV,

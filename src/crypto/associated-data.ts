@@ -66,6 +66,8 @@ export function assertOpaqueId(value: unknown, what: string): asserts value is s
     value.length > MAX_OPAQUE_ID_LENGTH ||
     !isWellFormedText(value)
   ) {
-    throw new InvalidCryptoInputError(`${what} must be a non-empty string of at most ${MAX_OPAQUE_ID_LENGTH} characters`);
+    throw new InvalidCryptoInputError(
+      `${what} must be a non-empty well-formed string of at most ${MAX_OPAQUE_ID_LENGTH} characters`,
+    );
   }
 }

@@ -18,7 +18,7 @@ const SUBKEY_DOMAIN = encodeConstantPrefix(['hms/blind-index/subkey/v1']);
  * birth year...) must never get a blind index. Indexes of different columns are unlinkable, and guesses can
  * only be tested with the root key, which therefore needs the same protection as a master key.
  *
- * Subkeys are `BLAKE2b-256(key = root key, message = length-prefixed("hms/blind-index/subkey/v1", table, column))`
+ * Subkeys are `BLAKE2b-256(key = root key, message = length-prefixed('hms/blind-index/subkey/v1', table, column))`
  * rather than crypto_kdf_derive_from_key: the KDF wants a numeric subkey id and an 8-byte context, which would
  * need a registry mapping column names to numbers, while keyed BLAKE2b (a PRF) takes the names directly and
  * the length prefixes keep every (table, column) label distinct.

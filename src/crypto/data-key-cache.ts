@@ -41,7 +41,9 @@ export class DataKeyCache {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) {
       throw new InvalidCryptoInputError('maxEntries must be a positive integer');
     }
-    if (!Number.isFinite(options.ttlMs) || options.ttlMs <= 0) throw new InvalidCryptoInputError('ttlMs must be positive');
+    if (!Number.isFinite(options.ttlMs) || options.ttlMs <= 0) {
+      throw new InvalidCryptoInputError('ttlMs must be a positive number');
+    }
     this.#lru = new LRUCache<string, Uint8Array>({
       max: options.maxEntries,
       ttl: options.ttlMs,

@@ -11,7 +11,7 @@ export function assertUsableKey(key: Uint8Array, label: string): void {
   if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
     throw new InvalidCryptoInputError(`${label} must be a ${KEY_BYTES}-byte Uint8Array`);
   }
-  if (isAllZero(key)) throw new KeyDestroyedError(`${label} has been wiped and can no longer be used`);
+  if (isAllZero(key)) throw new KeyDestroyedError(`${label} is all zeros (wiped or never set)`);
 }
 
 /** Copies key bytes into a dedicated Uint8Array, so the owner can wipe its own copy independently. */

@@ -49,26 +49,35 @@ export function parseMasterKeys(text: string): Map<number, Uint8Array> {
     throw new InvalidCryptoInputError('master key list is empty');
   }
   const keys = new Map<number, Uint8Array>();
-  const entries = text.split(',');
+  try {
+    parseEntries(text.split(','), keys);
+  } catch (error) {
+    for (const key of keys.values()) wipe(key);
+    throw error;
+  }
+  return keys;
+}
+
+function parseEntries(entries: readonly string[], keys: Map<number, Uint8Array>): void {
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i].trim();
     const colon = entry.indexOf(':');
     const versionText = colon < 0 ? '' : entry.slice(0, colon);
     const keyText = colon < 0 ? '' : entry.slice(colon + 1);
+    const entryName = `master key entry #${i + 1}`;
     if (!VERSION_TEXT.test(versionText) || Number(versionText) > MAX_VERSION) {
-      throw new InvalidCryptoInputError(`master key entry #${i + 1}: expected <version>:<base64 key>, version 1..${MAX_VERSION}`);
+      throw new InvalidCryptoInputError(`${entryName}: expected <version>:<base64 key>, version 1..${MAX_VERSION}`);
     }
     if (!KEY_BASE64.test(keyText)) {
-      throw new InvalidCryptoInputError(`master key entry #${i + 1}: key must be exactly ${KEY_BYTES} bytes of padded base64`);
+      throw new InvalidCryptoInputError(`${entryName}: key must be exactly ${KEY_BYTES} bytes of padded base64`);
     }
     const version = Number(versionText);
-    if (keys.has(version)) throw new InvalidCryptoInputError(`master key entry #${i + 1}: duplicate version ${version}`);
+    if (keys.has(version)) throw new InvalidCryptoInputError(`${entryName}: duplicate version ${version}`);
     // Buffer.from(string) may slice Node's shared allocation pool: copy out, then wipe the pooled bytes.
     const decoded = Buffer.from(keyText, 'base64');
     keys.set(version, copyKey(decoded));
     decoded.fill(0);
   }
-  return keys;
 }
 
 /**
@@ -85,7 +94,9 @@ export class MasterKeyRing {
     try {
       for (const [version, key] of init.versions) {
         if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
-          throw new InvalidCryptoInputError(`master key version ${String(version)} is not an integer in 1..${MAX_VERSION}`);
+          throw new InvalidCryptoInputError(
+            `master key version ${String(version)} is not an integer in 1..${MAX_VERSION}`,
+          );
         }
         assertUsableKey(key, `master key version ${version}`);
         this.#keys.set(version, copyKey(key));

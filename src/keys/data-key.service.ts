@@ -93,7 +93,7 @@ export class DataKeyService {
     try {
       const rows: DataKeyRow[] = await em
         .getConnection()
-        .execute('SELECT * FROM data_keys WHERE id = ANY(?::uuid[])', [[...batch.keys()]]);
+        .execute('SELECT * FROM data_keys WHERE id IN (?)', [[...batch.keys()]]);
       const byId = new Map(rows.map((r) => [r.id, r]));
       for (const [id, waiters] of batch) {
         try {

@@ -30,6 +30,8 @@ function decode(kind: PhiKind, plaintext: string): unknown {
  */
 export class PhiVault {
   private readonly tables = new Map<string, string>();
+  /** Counts of field encryptions and decryptions since start (benchmarks, and tests that reads never encrypt). */
+  readonly stats = { seals: 0, opens: 0 };
 
   constructor(
     readonly dataKeys: DataKeyService,
@@ -70,6 +72,7 @@ export class PhiVault {
       }
       const context = { table, column: meta.column, rowId: String(row.id) };
       row[property] = sealField(key!.key, key!.id, context, encode(meta.kind, value)) as PhiEnvelope;
+      this.stats.seals += 1;
       if (meta.blindIndex) {
         const normalized = normalizeForIndex(meta.blindIndex.normalizer, String(value));
         row[meta.blindIndex.property] = this.indexer.compute(table, meta.blindIndex.column, normalized);
@@ -117,6 +120,7 @@ export class PhiVault {
     const keyId = envelopeKeyId(String(envelope));
     const context = { table: this.tableOf(em, entity), column: meta.column, rowId: String(row.id) };
     const key = this.dataKeys.cachedKey(keyId);
+    this.stats.opens += 1;
     if (key) return decode(meta.kind, openField(key, keyId, context, String(envelope)));
     return this.dataKeys
       .keyById(em, keyId)

@@ -9,7 +9,7 @@ import { Patient } from './patient.entity';
 /** A clinical encounter; its clinical content is PHI sealed under the patient's data key. */
 @ObjectType({ description: 'A clinical encounter of a patient.' })
 @Entity({ tableName: 'encounters' })
-@PhiSubject((row) => String(row.patientId))
+@PhiSubject('patientId')
 @Index({ properties: ['patientId', 'startedAt'] })
 export class Encounter {
   @Field(() => ID)

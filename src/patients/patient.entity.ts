@@ -21,7 +21,7 @@ registerEnumType(Sex, { name: 'Sex', description: 'Administrative sex (FHIR Admi
  */
 @ObjectType({ description: 'A patient. PHI fields are redacted according to the caller’s role.' })
 @Entity({ tableName: 'patients' })
-@PhiSubject((row) => String(row.id))
+@PhiSubject('id')
 @CompoundBlindIndex('nameDob', [
   { property: 'lastName', normalizer: 'name' },
   { property: 'dateOfBirth', normalizer: 'date' },

@@ -37,7 +37,7 @@ export interface CompoundIndexMeta {
 const fields = new Map<string, PhiFieldMeta[]>();
 const notPhi = new Map<string, Map<string, string>>();
 const compoundIndexes = new Map<string, CompoundIndexMeta[]>();
-const subjects = new Map<string, (row: Record<string, unknown>) => string>();
+const subjects = new Map<string, string>();
 
 function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -116,12 +116,12 @@ export function NotPhi(reason: string): PropertyDecorator {
 }
 
 /**
- * Names the data subject whose data key encrypts a marked entity's fields (a patient for
- * patient records and encounters, the user for accounts), read from a row or an entity.
+ * Names the property holding the data subject whose data key encrypts a marked entity's fields
+ * (`id` for patients and users, `patientId` for encounters); rotation and shredding query by it.
  */
-export function PhiSubject(subjectOf: (row: Record<string, unknown>) => string): ClassDecorator {
+export function PhiSubject(property: string): ClassDecorator {
   return (target) => {
-    subjects.set(target.name, subjectOf);
+    subjects.set(target.name, property);
   };
 }
 
@@ -173,7 +173,32 @@ export function notPhiReasons(): ReadonlyMap<string, ReadonlyMap<string, string>
 
 /** The data subject id of a marked entity or row; throws for a class without `@PhiSubject`. */
 export function subjectIdOf(entity: string, row: Record<string, unknown>): string {
-  const subjectOf = subjects.get(entity);
-  if (!subjectOf) throw new Error(`${entity} has PHI fields but no @PhiSubject`);
-  return subjectOf(row);
+  return String(row[subjectPropertyOf(entity)]);
+}
+
+/** The property naming the data subject of a marked entity; throws for a class without `@PhiSubject`. */
+export function subjectPropertyOf(entity: string): string {
+  const property = subjects.get(entity);
+  if (!property) throw new Error(`${entity} has sealed fields but no @PhiSubject`);
+  return property;
+}
+
+/** Every entity class name that has sealed (PHI or secret) fields. */
+export function sealedEntities(): string[] {
+  return [...fields.keys()];
+}
+
+/**
+ * Marks an input field as carrying PHI of a category, so the SDL shows `@phi` on inputs too
+ * (integrators see what they send is PHI; the input guard knows which strings are expected PHI).
+ */
+export function PhiInput(
+  category: PhiCategory,
+  type: Parameters<typeof Field>[0] & (() => unknown),
+  options: { nullable?: boolean; description?: string } = {},
+): PropertyDecorator {
+  return (target, propertyKey) => {
+    Field(type, { nullable: options.nullable ?? false, description: options.description })(target, String(propertyKey));
+    Directive(`@phi(category: ${category})`)(target, String(propertyKey));
+  };
 }

@@ -8,7 +8,11 @@ export function newDataKey(): { id: string; key: Uint8Array } {
 }
 
 /** A typical field location. */
-export const PATIENT_NAME: FieldContext = { table: 'patients', column: 'full_name', rowId: 'b9c1e0d2-0000-4000-8000-000000000001' };
+export const PATIENT_NAME: FieldContext = {
+  table: 'patients',
+  column: 'full_name',
+  rowId: 'b9c1e0d2-0000-4000-8000-000000000001',
+};
 
 /** Runs `fn`, asserting it throws a CryptoError (never returns), and gives the error back for further checks. */
 export function expectCryptoError(fn: () => unknown, codes?: readonly CryptoErrorCode[]): CryptoError {

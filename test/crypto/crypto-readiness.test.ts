@@ -21,7 +21,8 @@ describe('before initCrypto()', () => {
     expectCryptoError(() => sealField(key, id, PATIENT_NAME, 'x'), ['CRYPTO_NOT_READY']);
     expectCryptoError(() => openField(key, id, PATIENT_NAME, 'x'), ['CRYPTO_NOT_READY']);
     expectCryptoError(() => ring.wrapDataKey(key, { subjectId: 's', dataKeyId: id }), ['CRYPTO_NOT_READY']);
-    expectCryptoError(() => new BlindIndexer(generateDataKey()).compute('patients', 'email', 'a'), ['CRYPTO_NOT_READY']);
+    const indexer = new BlindIndexer(generateDataKey());
+    expectCryptoError(() => indexer.compute('patients', 'email', 'a'), ['CRYPTO_NOT_READY']);
   });
 });
 

@@ -63,7 +63,11 @@ describe('openField rejects anything but the untouched envelope in its own conte
       for (const replacement of replacements) {
         if (replacement === original) continue;
         const tampered = envelope.slice(0, i) + replacement + envelope.slice(i + 1);
-        expectCryptoError(() => openField(key, id, PATIENT_NAME, tampered), ['BAD_ENVELOPE', 'DECRYPT_FAILED', 'KEY_MISMATCH']);
+        expectCryptoError(() => openField(key, id, PATIENT_NAME, tampered), [
+          'BAD_ENVELOPE',
+          'DECRYPT_FAILED',
+          'KEY_MISMATCH',
+        ]);
       }
     }
   });
@@ -170,12 +174,14 @@ describe('input validation', () => {
   it('binds non-ASCII row ids exactly, without Unicode normalisation', () => {
     const envelope = sealField(key, id, { ...PATIENT_NAME, rowId: 'café-1' }, 'x');
     expect(openField(key, id, { ...PATIENT_NAME, rowId: 'café-1' }, envelope)).toBe('x');
-    expectCryptoError(() => openField(key, id, { ...PATIENT_NAME, rowId: 'cafe\u0301-1' }, envelope), ['DECRYPT_FAILED']);
+    const decomposed = { ...PATIENT_NAME, rowId: 'cafe\u0301-1' };
+    expectCryptoError(() => openField(key, id, decomposed, envelope), ['DECRYPT_FAILED']);
   });
 
   it('keeps contexts distinct that a naive separator encoding would merge', () => {
     const envelope = sealField(key, id, { table: 'a', column: 'b_c', rowId: 'd' }, 'x');
-    expectCryptoError(() => openField(key, id, { table: 'a_b', column: 'c', rowId: 'd' }, envelope), ['DECRYPT_FAILED']);
+    const shifted = { table: 'a_b', column: 'c', rowId: 'd' };
+    expectCryptoError(() => openField(key, id, shifted, envelope), ['DECRYPT_FAILED']);
   });
 });
 

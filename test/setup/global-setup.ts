@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { MikroORM } from '@mikro-orm/postgresql';
+import { execFileSync } from 'node:child_process';
 
 import { startEmbeddedPostgres } from '../../src/db/embedded-postgres';
-import { ormOptions } from '../../src/db/orm.config';
 import { createLogger } from '../../src/logging/logger';
 
 /**
@@ -37,9 +36,11 @@ export default async function globalSetup(): Promise<void> {
   await admin.end();
 
   const templateUrl = withDatabase(adminUrl, template);
-  const orm = await MikroORM.init(ormOptions({ url: templateUrl, logger }));
-  await orm.getMigrator().up();
-  await orm.close(true);
+  // MikroORM.init() inside jest's global setup corrupts metadata for in-band test files
+  // (mikro-orm#3783), so the template is migrated by a child process.
+  execFileSync(process.execPath, ['-r', join(__dirname, 'swc-register.js'), join(__dirname, 'migrate-template.ts'), templateUrl], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 
   process.env.HMS_TEST_ADMIN_URL = adminUrl;
   process.env.HMS_TEST_RUN_ID = runId;

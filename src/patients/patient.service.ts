@@ -1,0 +1,199 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+
+import { badUserInput, notFound } from '../graphql/errors';
+import type { PhiVault } from '../keys/phi-vault';
+import type { AddressInput } from './address.type';
+import { Encounter } from './encounter.entity';
+import type { EncounterInput, PatientInput, PatientUpdateInput } from './patient.inputs';
+import { Patient } from './patient.entity';
+import * as valid from './patient.validation';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const MAX_PAGE_SIZE = 100;
+
+/** Search criteria of `findPatients`; every given criterion must match exactly. */
+export interface PatientSearch {
+  ssn?: string | null;
+  email?: string | null;
+  mrn?: string | null;
+  lastName?: string | null;
+  dateOfBirth?: string | null;
+}
+
+/** True when `id` can name a row; anything else is answered like a missing record. */
+export function isUuid(id: string): boolean {
+  return UUID.test(id);
+}
+
+function address(input: AddressInput, field: string) {
+  return {
+    line1: valid.text(input.line1, `${field}.line1`, valid.TEXT_LIMITS.line),
+    city: valid.text(input.city, `${field}.city`, valid.TEXT_LIMITS.name),
+    postalCode: valid.text(input.postalCode, `${field}.postalCode`, 16),
+    country: valid.country(input.country, `${field}.country`),
+  };
+}
+
+/** Validates and normalises patient input; only keys present in `input` appear in the result. */
+export function patientValues(input: PatientInput | PatientUpdateInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const set = (key: keyof PatientInput, fn: (v: never) => unknown, required: boolean) => {
+    const value = (input as unknown as Record<string, unknown>)[key];
+    if (value === undefined) return;
+    if (value === null) {
+      if (required) throw badUserInput(`${key} cannot be cleared`, key);
+      out[key] = null;
+      return;
+    }
+    out[key] = fn(value as never);
+  };
+  set('mrn', (v: string) => valid.mrn(v), true);
+  set('firstName', (v: string) => valid.text(v, 'firstName', valid.TEXT_LIMITS.name), true);
+  set('lastName', (v: string) => valid.text(v, 'lastName', valid.TEXT_LIMITS.name), true);
+  set('dateOfBirth', (v: string) => valid.pastDate(v, 'dateOfBirth'), true);
+  set('sex', (v: string) => v, true);
+  set('ssn', (v: string) => valid.ssn(v), false);
+  set('email', (v: string) => valid.email(v), false);
+  set('phone', (v: string) => valid.phone(v), false);
+  set('address', (v: AddressInput) => address(v, 'address'), false);
+  set('insuranceMemberId', (v: string) => valid.text(v, 'insuranceMemberId', valid.TEXT_LIMITS.memberId), false);
+  return out;
+}
+
+function encodeCursor(row: { createdAt: Date; id: string }): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    if (typeof at !== 'string' || Number.isNaN(Date.parse(at)) || !isUuid(id)) throw new Error('bad cursor');
+    return [at, id];
+  } catch {
+    throw badUserInput('after is not a cursor returned by this API', 'after');
+  }
+}
+
+/**
+ * Patient records and encounters. Writes seal every PHI value through the vault; reads return
+ * rows whose PHI stays ciphertext until a field resolver decides the caller may see it.
+ */
+export class PatientService {
+  constructor(private readonly vault: PhiVault) {}
+
+  /** Registers a patient; an MRN is assigned when none is given. */
+  async create(em: EntityManager, input: PatientInput): Promise<Patient> {
+    const values = patientValues(input);
+    values.mrn ??= `MRN${randomInt(0, 1e9).toString().padStart(9, '0')}`;
+    const now = new Date();
+    const patient = new Patient();
+    patient.id = randomUUID();
+    patient.createdAt = now;
+    patient.updatedAt = now;
+    await this.vault.assign(em, patient, values);
+    em.persist(patient);
+    await this.flushUnique(em, 'mrn');
+    return patient;
+  }
+
+  /** Changes the given fields of an existing patient. */
+  async update(em: EntityManager, id: string, input: PatientUpdateInput): Promise<Patient> {
+    const values = patientValues(input);
+    const patient = await this.get(em, id);
+    await this.vault.assign(em, patient, { ...values, updatedAt: new Date() });
+    await this.flushUnique(em, 'mrn');
+    return patient;
+  }
+
+  private async flushUnique(em: EntityManager, field: string): Promise<void> {
+    try {
+      await em.flush();
+    } catch (error) {
+      // PostgreSQL's detail names the duplicated key (a blind index); only the field name leaves.
+      if (error instanceof UniqueConstraintViolationException) throw badUserInput(`${field} is already in use`, field);
+      throw error;
+    }
+  }
+
+  /** The patient, or NOT_FOUND (also for ids that cannot exist). */
+  async get(em: EntityManager, id: string): Promise<Patient> {
+    const patient = isUuid(id) ? await em.findOne(Patient, { id }) : null;
+    if (!patient) throw notFound('Patient');
+    return patient;
+  }
+
+  /** A page of patients in registration order, read as plain rows (no managed entities). */
+  async page(em: EntityManager, first: number, after?: string | null): Promise<{ nodes: Patient[]; endCursor: string | null; hasNextPage: boolean }> {
+    if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
+      throw badUserInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, 'first');
+    }
+    const qb = em.createQueryBuilder(Patient, 'p').select('*').orderBy({ createdAt: 'asc', id: 'asc' }).limit(first + 1);
+    if (after) {
+      const [at, id] = decodeCursor(after);
+      qb.where({ $or: [{ createdAt: { $gt: new Date(at) } }, { createdAt: new Date(at), id: { $gt: id } }] });
+    }
+    const rows = (await qb.execute('all', true)) as unknown as Patient[];
+    const nodes = rows.slice(0, first);
+    const last = nodes.at(-1);
+    return { nodes, endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > first };
+  }
+
+  /** Exact-match search through blind indexes: no decryption, an ordinary index lookup. */
+  async search(em: EntityManager, criteria: PatientSearch): Promise<Patient[]> {
+    const where: Record<string, string> = {};
+    if (criteria.ssn) where.ssnBidx = this.vault.indexFor(em, 'Patient', 'ssn', valid.ssn(criteria.ssn));
+    if (criteria.email) where.emailBidx = this.vault.indexFor(em, 'Patient', 'email', valid.email(criteria.email));
+    if (criteria.mrn) where.mrnBidx = this.vault.indexFor(em, 'Patient', 'mrn', valid.mrn(criteria.mrn));
+    if (criteria.lastName || criteria.dateOfBirth) {
+      if (!criteria.lastName || !criteria.dateOfBirth) {
+        throw badUserInput('lastName and dateOfBirth are searched together', criteria.lastName ? 'dateOfBirth' : 'lastName');
+      }
+      const lastName = valid.text(criteria.lastName, 'lastName', valid.TEXT_LIMITS.name);
+      where.nameDobBidx = this.vault.compoundIndexFor(em, 'Patient', 'nameDob', [lastName, criteria.dateOfBirth]);
+    }
+    if (Object.keys(where).length === 0) throw badUserInput('give at least one search criterion');
+    const rows = await em
+      .createQueryBuilder(Patient, 'p')
+      .select('*')
+      .where(where)
+      .orderBy({ createdAt: 'asc', id: 'asc' })
+      .limit(MAX_PAGE_SIZE)
+      .execute('all', true);
+    return rows as unknown as Patient[];
+  }
+
+  /** Records an encounter for an existing patient, by the given clinician. */
+  async createEncounter(em: EntityManager, clinicianId: string, input: EncounterInput): Promise<Encounter> {
+    const patient = await this.get(em, input.patientId);
+    const startedAt = input.startedAt ?? new Date();
+    if (startedAt.getTime() > Date.now() + 5 * 60_000) throw badUserInput('startedAt must not be in the future', 'startedAt');
+    const encounter = new Encounter();
+    encounter.id = randomUUID();
+    encounter.patientId = patient.id;
+    encounter.clinicianId = clinicianId;
+    encounter.startedAt = startedAt;
+    encounter.createdAt = new Date();
+    await this.vault.assign(em, encounter, {
+      reason: valid.text(input.reason, 'reason', valid.TEXT_LIMITS.reason),
+      notes: input.notes == null ? null : valid.text(input.notes, 'notes', valid.TEXT_LIMITS.notes),
+      diagnosisCodes: valid.icd10Codes(input.diagnosisCodes),
+    });
+    em.persist(encounter);
+    await em.flush();
+    return encounter;
+  }
+
+  /** Encounters of several patients in one query, newest first, grouped by patient id. */
+  async encountersOf(em: EntityManager, patientIds: string[]): Promise<Map<string, Encounter[]>> {
+    const rows = (await em
+      .createQueryBuilder(Encounter, 'e')
+      .select('*')
+      .where({ patientId: { $in: patientIds } })
+      .orderBy({ startedAt: 'desc', id: 'asc' })
+      .execute('all', true)) as unknown as Encounter[];
+    const byPatient = new Map<string, Encounter[]>(patientIds.map((id) => [id, []]));
+    for (const row of rows) byPatient.get(row.patientId)?.push(row);
+    return byPatient;
+  }
+}
