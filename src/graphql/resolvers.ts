@@ -1,8 +1,19 @@
 import type { NonEmptyArray } from 'type-graphql';
 
 import { AuthResolver } from '../auth/auth.resolver';
+import { MfaResolver } from '../auth/mfa.resolver';
+import { SessionResolver } from '../auth/session.resolver';
+import { UserResolver } from '../auth/user.resolver';
 import { EncounterResolver, PatientResolver } from '../patients/patient.resolver';
 import { HealthResolver } from './health.resolver';
 
 /** Every resolver class of the API; the schema is built from exactly these. */
-export const RESOLVERS: NonEmptyArray<Function> = [HealthResolver, AuthResolver, PatientResolver, EncounterResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [
+  HealthResolver,
+  AuthResolver,
+  MfaResolver,
+  UserResolver,
+  SessionResolver,
+  PatientResolver,
+  EncounterResolver,
+];

@@ -1,4 +1,4 @@
-import { lexicographicSortSchema, type GraphQLSchema } from 'graphql';
+import { lexicographicSortSchema, specifiedDirectives, type GraphQLSchema } from 'graphql';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { buildSchema } from 'type-graphql';
 
@@ -17,7 +17,8 @@ export function buildAppSchema(): Promise<GraphQLSchema> {
   built ??= (async () => {
     const schema = await buildSchema({
       resolvers: RESOLVERS,
-      directives: [phiDirective],
+      // Listing directives replaces graphql's own, so @include, @skip and the rest are kept explicitly.
+      directives: [...specifiedDirectives, phiDirective],
       scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
       validate: false,
       emitSchemaFile: false,

@@ -69,9 +69,20 @@ const INIT_SCRIPT = `(function () {
       return window.fetch(input, Object.assign({}, init, { credentials: 'same-origin' }));
     },
   });
+  var memory = new Map();
+  var memoryStorage = {
+    getItem: function (key) { return memory.has(key) ? memory.get(key) : null; },
+    setItem: function (key, value) { memory.set(key, String(value)); },
+    removeItem: function (key) { memory.delete(key); },
+    clear: function () { memory.clear(); },
+    get length() { return memory.size; },
+  };
   ReactDOM.createRoot(root).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
+      // Queries, variables and history can hold patient data, and admin workstations are shared:
+      // keep GraphiQL's state in this tab's memory only, never in localStorage.
+      storage: memoryStorage,
       isHeadersEditorEnabled: true,
       // Never write pasted tokens to localStorage.
       shouldPersistHeaders: false,

@@ -44,7 +44,6 @@ export async function createHttpServer(services: Services): Promise<{ httpServer
     introspection: !config.isProduction,
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: config.isProduction,
-    status400ForVariableCoercionErrors: true,
     formatError: createErrorFormatter(logger),
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
   });

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { LRUCache } from 'lru-cache';
 
-import { DataKeyCache, KeyDestroyedError, MasterKeyRing, generateDataKey } from '../crypto';
+import { DataKeyCache, KeyDestroyedError, MasterKeyRing, generateDataKey, type WrappedDataKey } from '../crypto';
+
+/**
+ * How long a process trusts its cached "newest data key of this subject" before asking the database
+ * again, so a server picks up a version created elsewhere (`keys:rotate --reencrypt-fields`) within
+ * this bound. Key retirement waits at least twice this long before destroying a superseded version.
+ */
+export const ACTIVE_KEY_RECHECK_MS = 30_000;
 
 interface DataKeyRow {
   id: string;
@@ -23,8 +30,9 @@ export interface ActiveDataKey {
  * in a bounded LRU that wipes evicted keys, and destroyed for crypto-shredding.
  */
 export class DataKeyService {
-  // Subject id -> id of its newest data key; ids only, no key material.
-  private readonly activeBySubject = new LRUCache<string, string>({ max: 100_000 });
+  // Subject id -> id of its newest data key; ids only, no key material. Entries expire so that a
+  // version created by another process is used for new writes within ACTIVE_KEY_RECHECK_MS.
+  private readonly activeBySubject = new LRUCache<string, string>({ max: 100_000, ttl: ACTIVE_KEY_RECHECK_MS });
   private pending = new Map<string, { resolve: (k: Uint8Array) => void; reject: (e: unknown) => void }[]>();
   private pendingEm?: EntityManager;
 
@@ -111,9 +119,13 @@ export class DataKeyService {
   }
 
   private unwrapRow(row: DataKeyRow): Uint8Array {
+    if (!row.wrapped) {
+      // The row was just read: a key destroyed by another process must not live on in this cache.
+      this.cache.delete(row.id);
+      throw new KeyDestroyedError(row.id);
+    }
     const cached = this.cache.get(row.id);
     if (cached) return cached;
-    if (!row.wrapped) throw new KeyDestroyedError(row.id);
     const key = this.ring.unwrapDataKey(row.wrapped, row.master_version, {
       subjectId: row.subject_id,
       dataKeyId: row.id,
@@ -127,14 +139,66 @@ export class DataKeyService {
    * (database, replica, backup) can be decrypted again. Returns how many keys were destroyed.
    */
   async shred(em: EntityManager, subjectId: string): Promise<number> {
-    const rows: { id: string }[] = await em
-      .getConnection()
-      .execute(
-        'UPDATE data_keys SET wrapped = NULL, destroyed_at = now() WHERE subject_id = ? AND wrapped IS NOT NULL RETURNING id',
-        [subjectId],
-      );
-    for (const { id } of rows) this.cache.delete(id);
+    let destroyed = 0;
+    // Repeat until nothing is left: a key version created by a concurrent re-keying transaction that
+    // commits while the first UPDATE waits on its lock is invisible to that UPDATE's snapshot.
+    for (let round = 0; round < 5; round++) {
+      const rows: { id: string }[] = await em
+        .getConnection()
+        .execute(
+          `UPDATE data_keys SET wrapped = NULL, destroyed_at = now()
+           WHERE subject_id = ? AND wrapped IS NOT NULL RETURNING id`,
+          [subjectId],
+        );
+      for (const { id } of rows) this.cache.delete(id);
+      destroyed += rows.length;
+      if (rows.length === 0) break;
+    }
     this.activeBySubject.delete(subjectId);
-    return rows.length;
+    return destroyed;
+  }
+
+  /** Forgets the cached newest key id of a subject, so the next write asks the database again. */
+  invalidateSubject(subjectId: string): void {
+    this.activeBySubject.delete(subjectId);
+  }
+
+  /**
+   * Creates the given data key versions, wrapped under the active master key, with one INSERT inside the
+   * caller's transaction (`em.execute` joins it). The caller owns the returned keys and wipes them; they are
+   * not cached, so a rolled-back version never becomes anyone's active key.
+   */
+  async createVersions(em: EntityManager, wanted: { subjectId: string; version: number }[]): Promise<ActiveDataKey[]> {
+    if (wanted.length === 0) return [];
+    const created = wanted.map(({ subjectId }) => ({ id: randomUUID(), key: generateDataKey(), subjectId }));
+    const wrapped = created.map(({ id, key, subjectId }) => this.ring.wrapDataKey(key, { subjectId, dataKeyId: id }));
+    await em.execute(
+      `INSERT INTO data_keys (id, subject_id, version, master_version, wrapped, created_at)
+       SELECT v.id, v.subject_id, v.version, v.master_version, v.wrapped, now()
+       FROM unnest(ARRAY[?]::uuid[], ARRAY[?]::uuid[], ARRAY[?]::int[], ARRAY[?]::int[], ARRAY[?]::bytea[])
+         AS v(id, subject_id, version, master_version, wrapped)`,
+      [
+        created.map((c) => c.id),
+        created.map((c) => c.subjectId),
+        wanted.map((w) => w.version),
+        wrapped.map((w) => w.masterVersion),
+        wrapped.map((w) => w.wrapped),
+      ],
+    );
+    return created.map(({ id, key }) => ({ id, key }));
+  }
+
+  /**
+   * Re-wraps a stored data key under the active master key. The data key itself is unchanged, so
+   * envelopes sealed under it and copies cached by running servers stay valid.
+   */
+  rewrap(row: { id: string; subjectId: string; masterVersion: number; wrapped: Buffer }): WrappedDataKey {
+    const ctx = { subjectId: row.subjectId, dataKeyId: row.id };
+    const key = this.ring.unwrapDataKey(row.wrapped, row.masterVersion, ctx);
+    try {
+      return this.ring.wrapDataKey(key, ctx);
+    } finally {
+      key.fill(0);
+    }
   }
 }

@@ -110,6 +110,11 @@ describe('production', () => {
     },
   );
 
+  it('treats an empty MFA_REQUIRED_ROLES as unset, keeping the second factor for roles that read PHI', () => {
+    const config = loadConfig(productionEnv({ MFA_REQUIRED_ROLES: '' }));
+    expect(config.auth.mfaRequiredRoles).toEqual(expect.arrayContaining(['ADMIN', 'PHYSICIAN', 'NURSE']));
+  });
+
   it('treats an empty secret as missing', () => {
     expectRefusedFor(refusal(productionEnv({ TOKEN_SIGNING_SECRET: '' })), 'TOKEN_SIGNING_SECRET');
   });
@@ -322,6 +327,12 @@ describe('outside production', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it('treats an empty DATABASE_URL as unset (the embedded database) rather than as a bad URL', () => {
+    const config = loadConfig(devEnv(tempDir(), { DATABASE_URL: '', GRAPHIQL_ENABLED: '' }));
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.embeddedPassword).toBeDefined();
+  });
+
   it('enables GraphiQL by default, and production does not', () => {
     expect(loadConfig(devEnv(tempDir())).http.graphiqlEnabled).toBe(true);
     expect(loadConfig(productionEnv()).http.graphiqlEnabled).toBe(false);
@@ -379,5 +390,22 @@ describe('plain variables', () => {
 
   it('refuses a body limit outside its bounds', () => {
     expectRefusedFor(refusal(productionEnv({ BODY_LIMIT_BYTES: '10' })), 'BODY_LIMIT_BYTES');
+  });
+});
+
+describe('one failed start lists every bad variable', () => {
+  it('names a malformed plain variable and every missing production secret in the same error', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ NODE_ENV: 'production', PORT: 'not-a-port', LOG_LEVEL: 'loud' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const message = (caught as ConfigError).message;
+    for (const name of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'TOKEN_SIGNING_SECRET', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY', 'DATABASE_PASSWORD']) {
+      expect(message).toContain(`${name}:`);
+    }
+    expect(message).not.toContain('not-a-port');
   });
 });
