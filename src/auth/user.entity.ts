@@ -33,6 +33,7 @@ export class User {
   @Property({ type: 'text', hidden: true })
   passwordHash!: string;
 
+  @NotPhi('one of a fixed set of roles')
   @Field(() => RoleEnum)
   @Enum({ items: [...ROLES] })
   role!: Role;

@@ -140,9 +140,9 @@ export function structuralRule(prop: CheckedProperty): string | undefined {
  * Blind spots: numeric and boolean columns with neutral names (`weightKg`, `flag1`, `positive`); enums
  * with neutral names (`status` of a psychiatric ward); instants named `*At` that record care events
  * (`seenAt`); bytea/blob columns holding documents; names in other languages or abbreviations not listed;
- * and any column whose name lies about its content. A text column named `misc` that holds notes is only
- * caught by its type. So this is a net for forgotten marks, not a proof: the authoritative check is the
- * review of the mark (or the @NotPhi reason) when a property is added.
+ * and any column whose name lies about its content. A text column named `misc` holding notes is caught
+ * only by its type; stored as bytea it would pass. So this is a net for forgotten marks, not a proof: the
+ * authoritative check is the review of the mark (or the @NotPhi reason) when a property is added.
  */
 export function phiSuspicion(prop: CheckedProperty): string | undefined {
   const words = prop.name
@@ -165,7 +165,10 @@ export function phiSuspicion(prop: CheckedProperty): string | undefined {
 const PHI_WORDS: [string, string[]][] = [
   ['name', 'name names surname forename given family maiden nickname alias initials'],
   ['birth or death', 'birth birthday dob born age death died deceased'],
-  ['identifier', 'ssn sin mrn nhs medicare medicaid insurance member passport license licence beneficiary subscriber ip'],
+  [
+    'identifier',
+    'ssn sin mrn nhs medicare medicaid insurance member passport license licence beneficiary subscriber ip',
+  ],
   ['contact', 'email mail phone mobile telephone fax address street city zip postal postcode'],
   [
     'clinical',
