@@ -10,7 +10,7 @@ import { DataKeyCache, MasterKeyRing, generateDataKey, initCrypto, openField, se
 import { openDatabase } from '../src/db/database';
 import { ormOptions } from '../src/db/orm.config';
 import type { GraphQLContext } from '../src/graphql/context';
-import { buildAppSchema } from '../src/graphql/schema';
+import { buildExecutableSchema } from '../src/graphql/schema';
 import { createLogger } from '../src/logging/logger';
 import { Sex } from '../src/patients/patient.entity';
 import { createServices } from '../src/services';
@@ -78,7 +78,14 @@ async function patientsFigures() {
     await orm.getMigrator().up();
     const services = createServices(config, orm, logger);
     const em = orm.em.fork();
+    const physician = await services.auth.users.create(
+      em,
+      { email: `bench.${randomUUID()}@example.test`, password: `Bench-${randomUUID()}`, role: 'PHYSICIAN', displayName: 'Bench physician', patientId: null },
+      logger,
+      null,
+    );
     for (let i = 0; i < 120; i += 1) {
+      // The physician registers them, so is on each care team: the list is the care-team path.
       await services.patients.create(em, {
         firstName: `Bench${i}`,
         lastName: `Patient${i}`,
@@ -89,14 +96,14 @@ async function patientsFigures() {
         phone: `+1415555${String(1000 + i).padStart(4, '0')}`,
         address: { line1: `${i} Bench Street`, city: 'Benchville', postalCode: '00000', country: 'US' },
         insuranceMemberId: `BENCH-${i}`,
-      });
+      }, physician.id);
     }
-    const schema = await buildAppSchema();
+    const schema = await buildExecutableSchema();
     const contextValue = (): GraphQLContext => ({
       requestId: 'bench',
       log: logger,
       em: orm.em.fork(),
-      actor: { userId: randomUUID(), role: 'PHYSICIAN', sessionId: randomUUID() },
+      actor: { userId: physician.id, role: 'PHYSICIAN', sessionId: randomUUID() },
       ip: '127.0.0.1',
       userAgent: 'bench',
       services,
@@ -105,9 +112,11 @@ async function patientsFigures() {
     const source = `{ patients(first: 100) { nodes { ${PATIENT_FIELDS} } } }`;
     const check = await graphql({ schema, source, contextValue: contextValue() });
     if (check.errors) throw new Error(`bench query failed: ${check.errors[0].message}`);
+    if ((check.data?.patients as { nodes: unknown[] }).nodes.length !== 100) throw new Error('bench query did not return 100 patients');
     const ms = seconds * 1000;
     const decrypted = await rate(ms, () => graphql({ schema, source, contextValue: contextValue() }));
-    const readOnly = await rate(ms, () => services.patients.page(orm.em.fork(), 100));
+    const scope = services.access.listScope({ userId: physician.id, role: 'PHYSICIAN', sessionId: randomUUID() });
+    const readOnly = await rate(ms, () => services.patients.page(orm.em.fork(), 100, null, scope));
     return {
       patients100DecryptedPerSec: decrypted,
       patients100ReadNotDecryptedPerSec: readOnly,

@@ -1,12 +1,18 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
+import { AccessService } from './access/access.service';
+import { BreakGlassService } from './access/break-glass.service';
+import { CareTeamService } from './access/care-team.service';
+import { AuditService } from './audit/audit.service';
 import { AuthService } from './auth/auth.service';
 import type { Config } from './config/config';
+import { ConsentService } from './consent/consent.service';
 import { BlindIndexer, DataKeyCache, MasterKeyRing, parseMasterKeys } from './crypto';
 import { DataKeyService } from './keys/data-key.service';
 import { PhiVault } from './keys/phi-vault';
 import type { Logger } from './logging/logger';
 import { PatientService } from './patients/patient.service';
+import { createRateLimiter, type RateLimiter } from './ratelimit/rate-limit.service';
 
 /** The long-lived services a request reaches through its context; built once at start. */
 export interface Services {
@@ -17,6 +23,13 @@ export interface Services {
   vault: PhiVault;
   auth: AuthService;
   patients: PatientService;
+  consents: ConsentService;
+  access: AccessService;
+  audit: AuditService;
+  careTeams: CareTeamService;
+  breakGlass: BreakGlassService;
+  /** Per-field rate limits (Redis counters with REDIS_URL, in-process otherwise). */
+  rateLimiter: RateLimiter;
   /** First-start work after migrations (for example the bootstrap admin). */
   bootstrap(): Promise<void>;
   /** Wipes cached key material and closes connections other than the database. */
@@ -29,7 +42,10 @@ export function createServices(config: Config, orm: MikroORM, logger: Logger): S
   const ring = new MasterKeyRing({ versions, active: config.keys.masterKeyActive ?? Math.max(...versions.keys()) });
   const dataKeys = new DataKeyService(ring, new DataKeyCache({ maxEntries: 10_000, ttlMs: 5 * 60_000 }));
   const vault = new PhiVault(dataKeys, new BlindIndexer(config.keys.blindIndexKey));
+  const consents = new ConsentService();
   const auth = new AuthService({ config, orm, vault, logger });
+  const audit = new AuditService();
+  const rateLimiter = createRateLimiter(config, logger, audit);
   return {
     config,
     logger,
@@ -38,11 +54,18 @@ export function createServices(config: Config, orm: MikroORM, logger: Logger): S
     vault,
     auth,
     patients: new PatientService(vault),
+    consents,
+    access: new AccessService(consents),
+    audit,
+    careTeams: new CareTeamService(),
+    breakGlass: new BreakGlassService(vault, config.access.breakGlassMinutes),
+    rateLimiter,
     async bootstrap() {
       await auth.bootstrap();
     },
     async close() {
       dataKeys.cache.clear();
+      await rateLimiter.close();
     },
   };
 }

@@ -74,4 +74,7 @@ export class CreateUserInput {
 
   @Field(() => ID, { nullable: true })
   patientId?: string | null;
+
+  @Field(() => [String], { nullable: true, description: 'INTEGRATOR accounts only: patients:read, schema:read.' })
+  scopes?: string[] | null;
 }

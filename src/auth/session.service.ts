@@ -39,6 +39,7 @@ interface SessionRow {
   role: Role;
   patient_id: string | null;
   disabled_at: Date | null;
+  scopes: string[] | null;
 }
 
 // Writing lastSeenAt at most once a minute keeps requests read-only; the idle limit is that coarse.
@@ -120,6 +121,7 @@ export class SessionService {
       sessionId: row.id,
       ...(row.patient_id ? { patientId: row.patient_id } : {}),
       ...(row.mfa_at ? { mfaAt: row.mfa_at } : {}),
+      ...(row.role === 'INTEGRATOR' ? { scopes: row.scopes ?? [] } : {}),
     };
   }
 
@@ -219,7 +221,7 @@ export class SessionService {
 
   private async load(em: EntityManager, sessionId: string): Promise<SessionRow | null> {
     const [row] = await em.execute<SessionRow[]>(
-      `SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, s.revoked_at, s.mfa_at, u.role, u.patient_id, u.disabled_at
+      `SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, s.revoked_at, s.mfa_at, u.role, u.patient_id, u.disabled_at, u.scopes
        FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
       [sessionId],
     );

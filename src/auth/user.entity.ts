@@ -48,6 +48,11 @@ export class User {
   @OneToOne({ entity: () => Patient, mapToPk: true, fieldName: 'patient_id', nullable: true, owner: true, deleteRule: 'set null' })
   patientId?: string | null;
 
+  @NotPhi('fixed vocabulary of operation scopes granted to an INTEGRATOR account')
+  @Field(() => [String], { description: 'Scopes of an INTEGRATOR account (e.g. patients:read); empty for other roles.' })
+  @Property({ type: 'text[]', default: '{}' })
+  scopes: string[] = [];
+
   @Field(() => Date, { nullable: true })
   @Property({ type: 'timestamptz', nullable: true })
   disabledAt?: Date | null;

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
+import { INTEGRATOR_SCOPES } from '../access/access.service';
+import type { Role } from '../config/roles';
 import { badUserInput, notFound } from '../graphql/errors';
 import type { PhiVault } from '../keys/phi-vault';
 import type { Logger } from '../logging/logger';
@@ -14,6 +16,15 @@ const MAX_LOOKUP_LENGTH = 320;
 
 const emailTaken = () => badUserInput('An account with this email already exists', 'email');
 const patientTaken = () => badUserInput('This patient record already has an account', 'patientId');
+
+/** The scopes to store: known ones only, for INTEGRATOR accounts only (others get none); BAD_USER_INPUT on `scopes` otherwise. */
+function accountScopes(role: Role, scopes: readonly unknown[] | null | undefined): string[] {
+  const given = scopes ?? [];
+  if (given.length === 0) return [];
+  if (role !== 'INTEGRATOR') throw badUserInput('Only INTEGRATOR accounts carry scopes', 'scopes');
+  if (!given.every((s) => typeof s === 'string' && INTEGRATOR_SCOPES.includes(s))) throw badUserInput('Unknown scope', 'scopes');
+  return INTEGRATOR_SCOPES.filter((s) => given.includes(s));
+}
 
 /** Accounts: creation with a sealed email and an argon2id hash, lookup by blind index, disabling. */
 export class UserService {
@@ -36,10 +47,17 @@ export class UserService {
 
   /**
    * Creates an account after validating every field and the password policy; a PATIENT account
-   * must name an existing patient record that has no account yet. `createdBy` is logged as an id.
+   * must name an existing patient record that has no account yet; only an INTEGRATOR account
+   * carries scopes. `createdBy` is logged as an id.
    */
-  async create(em: EntityManager, input: NewAccount, log: Logger, createdBy: string | null): Promise<User> {
+  async create(
+    em: EntityManager,
+    input: NewAccount & { scopes?: readonly string[] | null },
+    log: Logger,
+    createdBy: string | null,
+  ): Promise<User> {
     const account = validateNewAccount(input);
+    const scopes = accountScopes(account.role, input.scopes);
     if (await this.findByEmail(em, account.email)) throw emailTaken();
     if (account.patientId) await this.assertLinkablePatient(em, account.patientId);
 
@@ -51,6 +69,7 @@ export class UserService {
     user.role = account.role;
     user.displayName = account.displayName;
     user.patientId = account.patientId ?? null;
+    user.scopes = scopes;
     user.passwordChangedAt = now;
     user.createdAt = now;
     user.updatedAt = now;

@@ -18,6 +18,8 @@ export interface Config {
   keys: { masterKeys: string; masterKeyActive?: number; blindIndexKey: Buffer; auditHmacKey: Buffer };
   tokens: { signingSecret: string; accessTokenTtlSeconds: number; refreshTokenTtlSeconds: number };
   redis: { url?: string; password?: string };
+  /** Scales every rate limit's `max` (benchmarks raise it); namespaces the store's keys. */
+  rateLimit: { multiplier: number; keyPrefix: string };
   auth: {
     argon2: { memoryKiB: number; timeCost: number; parallelism: number };
     sessionIdleSeconds: number;
@@ -27,6 +29,14 @@ export interface Config {
     mfaRequiredRoles: Role[];
     mfaIssuer: string;
     bootstrapAdmin?: { email: string; password: string };
+  };
+  /** How long a break-glass grant lasts, in minutes. */
+  access: { breakGlassMinutes: number };
+  /** Abuse limits on every GraphQL request, and which persisted queries are accepted (README, "Abuse limits"). */
+  graphql: {
+    limits: { maxDepth: number; maxAliases: number; maxCost: number; maxTokens: number; maxBytes: number };
+    persistedQueries: 'apq' | 'only' | 'off';
+    persistedQueriesManifest?: string;
   };
   /** Names of development secrets generated on this start, for a warning (never their values). */
   generatedSecrets: GeneratedSecretName[];
@@ -66,6 +76,8 @@ const plainSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: int(60, 3600).default(900),
   REFRESH_TOKEN_TTL_SECONDS: int(300, 30 * 24 * 3600).default(12 * 3600),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
+  RATE_LIMIT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('hms:rl:'),
   ARGON2_MEMORY_KIB: int(19456, 4 * 1024 * 1024).default(19456),
   ARGON2_TIME_COST: int(2, 20).default(2),
   ARGON2_PARALLELISM: int(1, 16).default(1),
@@ -75,6 +87,14 @@ const plainSchema = z.object({
   LOGIN_LOCKOUT_SECONDS: int(30, 24 * 3600).default(900),
   MFA_REQUIRED_ROLES: list.optional(),
   MFA_ISSUER: z.string().min(1).max(64).default('HMS'),
+  BREAK_GLASS_MINUTES: int(5, 1440).default(60),
+  QUERY_MAX_DEPTH: int(2, 50).default(8),
+  QUERY_MAX_ALIASES: int(0, 500).default(15),
+  QUERY_MAX_COST: int(10, 10_000_000).default(5000),
+  QUERY_MAX_TOKENS: int(100, 100_000).default(2000),
+  QUERY_MAX_BYTES: int(1024, 1024 * 1024).default(20 * 1024),
+  PERSISTED_QUERIES: z.enum(['apq', 'only', 'off']).default('apq'),
+  PERSISTED_QUERIES_MANIFEST: z.string().min(1).optional(),
   MASTER_KEY_ACTIVE: int(1, 1_000_000).optional(),
   HMS_BOOTSTRAP_ADMIN_EMAIL: z.email().optional(),
 });
@@ -226,6 +246,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (p.SESSION_ABSOLUTE_SECONDS < p.SESSION_IDLE_SECONDS) {
     problems.push('SESSION_ABSOLUTE_SECONDS: must not be shorter than SESSION_IDLE_SECONDS');
   }
+  if (p.PERSISTED_QUERIES === 'only' && !p.PERSISTED_QUERIES_MANIFEST) {
+    problems.push('PERSISTED_QUERIES_MANIFEST: required with PERSISTED_QUERIES=only');
+  }
+  if (p.PERSISTED_QUERIES !== 'only' && p.PERSISTED_QUERIES_MANIFEST) {
+    problems.push('PERSISTED_QUERIES_MANIFEST: only read with PERSISTED_QUERIES=only');
+  }
   // A variable can fail two checks with the same words (length in production and everywhere): say it once.
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
@@ -255,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshTokenTtlSeconds: p.REFRESH_TOKEN_TTL_SECONDS,
     },
     redis: { url: p.REDIS_URL, password: given.REDIS_PASSWORD },
+    rateLimit: { multiplier: p.RATE_LIMIT_MULTIPLIER, keyPrefix: p.RATE_LIMIT_KEY_PREFIX },
     auth: {
       argon2: { memoryKiB: p.ARGON2_MEMORY_KIB, timeCost: p.ARGON2_TIME_COST, parallelism: p.ARGON2_PARALLELISM },
       sessionIdleSeconds: p.SESSION_IDLE_SECONDS,
@@ -264,6 +291,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mfaRequiredRoles,
       mfaIssuer: p.MFA_ISSUER,
       bootstrapAdmin,
+    },
+    access: { breakGlassMinutes: p.BREAK_GLASS_MINUTES },
+    graphql: {
+      limits: {
+        maxDepth: p.QUERY_MAX_DEPTH,
+        maxAliases: p.QUERY_MAX_ALIASES,
+        maxCost: p.QUERY_MAX_COST,
+        maxTokens: p.QUERY_MAX_TOKENS,
+        maxBytes: p.QUERY_MAX_BYTES,
+      },
+      persistedQueries: p.PERSISTED_QUERIES,
+      persistedQueriesManifest: p.PERSISTED_QUERIES_MANIFEST ? resolve(p.PERSISTED_QUERIES_MANIFEST) : undefined,
     },
     generatedSecrets,
   };

@@ -13,6 +13,8 @@ export interface Actor {
   patientId?: string;
   /** When the session last passed a second-factor check (step-up building block). */
   mfaAt?: Date;
+  /** Operation scopes of an INTEGRATOR account. */
+  scopes?: string[];
 }
 
 /** Per-request context: who is calling, a fresh EntityManager, and the services. */

@@ -64,7 +64,13 @@ export function createErrorFormatter(logger: Logger) {
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code) && !(original instanceof Error && !(original instanceof GraphQLError))) {
-      const message = code === 'BAD_USER_INPUT' ? 'Invalid value for a variable or argument' : formatted.message;
+      // graphql's syntax errors quote the offending token (`Unexpected Name "xyz"`): a document is never echoed.
+      const message =
+        code === 'BAD_USER_INPUT'
+          ? 'Invalid value for a variable or argument'
+          : code === 'GRAPHQL_PARSE_FAILED'
+            ? 'Syntax error in the GraphQL document'
+            : formatted.message;
       return { message, locations: formatted.locations, extensions: { code } };
     }
     const errorId = randomUUID();

@@ -1,9 +1,11 @@
 import type { NonEmptyArray } from 'type-graphql';
 
+import { BreakGlassResolver, CareTeamResolver } from '../access/access.resolver';
 import { AuthResolver } from '../auth/auth.resolver';
 import { MfaResolver } from '../auth/mfa.resolver';
 import { SessionResolver } from '../auth/session.resolver';
 import { UserResolver } from '../auth/user.resolver';
+import { ConsentResolver } from '../consent/consent.resolver';
 import { EncounterResolver, PatientResolver } from '../patients/patient.resolver';
 import { HealthResolver } from './health.resolver';
 
@@ -16,4 +18,7 @@ export const RESOLVERS: NonEmptyArray<Function> = [
   SessionResolver,
   PatientResolver,
   EncounterResolver,
+  CareTeamResolver,
+  BreakGlassResolver,
+  ConsentResolver,
 ];

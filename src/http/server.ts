@@ -8,7 +8,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { checkReadiness } from '../db/database';
 import type { GraphQLContext } from '../graphql/context';
 import { createErrorFormatter } from '../graphql/errors';
-import { buildAppSchema } from '../graphql/schema';
+import { introspectionPolicyPlugin } from '../graphql/introspection.plugin';
+import { createQueryLimits } from '../graphql/limits.plugin';
+import { buildExecutableSchema } from '../graphql/schema';
 import type { Services } from '../services';
 import { graphiqlMiddleware } from './graphiql';
 import { corsAllowList, securityHeaders } from './security-headers';
@@ -37,15 +39,25 @@ export async function createHttpServer(services: Services): Promise<{ httpServer
   app.set('trust proxy', config.http.trustProxy.length > 0 ? config.http.trustProxy : false);
   app.set('etag', false);
 
+  // Depth, aliases, cost, tokens, size and persisted queries: a guard before Apollo parses, then a plugin.
+  const queryLimits = createQueryLimits(config.graphql);
   const apollo = new ApolloServer<GraphQLContext>({
-    schema: await buildAppSchema(),
+    schema: await buildExecutableSchema(),
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
-    introspection: !config.isProduction,
+    parseOptions: queryLimits.parseOptions,
+    persistedQueries: queryLimits.persistedQueries,
+    // On for every caller here; introspectionPolicyPlugin limits it to ADMIN and INTEGRATOR in production.
+    introspection: true,
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: config.isProduction,
     formatError: createErrorFormatter(logger),
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), ApolloServerPluginLandingPageDisabled()],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginLandingPageDisabled(),
+      introspectionPolicyPlugin({ restricted: config.isProduction }),
+      queryLimits.plugin,
+    ],
   });
   await apollo.start();
 
@@ -66,6 +78,7 @@ export async function createHttpServer(services: Services): Promise<{ httpServer
   app.use(
     '/graphql',
     express.json({ limit: config.http.bodyLimitBytes, strict: true }),
+    queryLimits.guard,
     expressMiddleware(apollo, {
       context: async ({ req }): Promise<GraphQLContext> => ({
         requestId: req.id,

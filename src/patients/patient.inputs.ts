@@ -4,6 +4,7 @@ import { DateScalar } from '../graphql/scalars';
 import { PhiInput } from '../phi/phi.decorator';
 import { PhiCategory } from '../phi/phi.types';
 import { AddressInput } from './address.type';
+import { Sensitivity } from './encounter.entity';
 import { Patient, Sex } from './patient.entity';
 
 const { IDENTIFIER, CONTACT, DEMOGRAPHIC, CLINICAL, FINANCIAL } = PhiCategory;
@@ -90,6 +91,9 @@ export class EncounterInput {
 
   @PhiInput(CLINICAL, () => [String], { description: 'ICD-10 codes, e.g. E11.65.' })
   diagnosisCodes!: string[];
+
+  @PhiInput(CLINICAL, () => Sensitivity, { nullable: true, description: 'Sensitivity label, when the encounter needs stricter access.' })
+  sensitivity?: Sensitivity | null;
 
   @Field(() => Date, { nullable: true, description: 'When the encounter started; now when omitted.' })
   startedAt?: Date | null;

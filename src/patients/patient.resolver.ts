@@ -1,45 +1,70 @@
-import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 
-import { requireRole } from '../access/role.guard';
-import type { Role } from '../config/roles';
+import { reach, reachOne } from '../access/reach';
+import { requireActor } from '../access/role.guard';
+import type { PatientAccess } from '../access/access.service';
 import { BatchLoader, loaderFor } from '../db/batch-loader';
 import type { GraphQLContext } from '../graphql/context';
-import { forbidden, notFound } from '../graphql/errors';
+import { forbidden } from '../graphql/errors';
 import { DateScalar } from '../graphql/scalars';
-import { visibilityOf } from '../phi/redaction.policy';
+import { visibilityFor, visibilityOf } from '../phi/redaction.policy';
 import { PhiCategory } from '../phi/phi.types';
 import { Encounter } from './encounter.entity';
 import { EncounterInput, PatientInput, PatientPage, PatientUpdateInput } from './patient.inputs';
 import { Patient } from './patient.entity';
 
-// Role gates per operation. Care-team, consent and break-glass rules narrow these per patient
-// (access-control issue); until then every staff role listed here reaches every patient.
-const READ_ROLES: Role[] = ['ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'INTEGRATOR', 'PATIENT'];
-const LIST_ROLES: Role[] = ['ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'INTEGRATOR'];
-const REGISTER_ROLES: Role[] = ['PHYSICIAN', 'NURSE', 'RECEPTIONIST'];
+/** Names of the fields a query selects on the returned object (for the audit row; no values). */
+function selectedFields(info: GraphQLResolveInfo, nested?: string): string[] {
+  const names: string[] = [];
+  for (const node of info.fieldNodes) {
+    let selections = node.selectionSet?.selections ?? [];
+    if (nested) {
+      const inner = selections.find((s) => s.kind === 'Field' && s.name.value === nested);
+      selections = inner && inner.kind === 'Field' ? (inner.selectionSet?.selections ?? []) : [];
+    }
+    for (const s of selections) if (s.kind === 'Field' && !s.name.value.startsWith('__')) names.push(s.name.value);
+  }
+  return [...new Set(names)];
+}
 
-/** Patients: registration, reading, cursor pages and exact-match search. */
+/** Records one audit row per patient whose record this request hands out, before it is returned. */
+async function auditReads(ctx: GraphQLContext, action: string, access: Map<string, PatientAccess>, fields: string[]): Promise<void> {
+  await ctx.services.audit.record(
+    ctx,
+    [...access.entries()].map(([patientId, a]) => ({ action, patientId, purpose: a.purpose, outcome: 'ALLOWED' as const, fields })),
+  );
+}
+
+/**
+ * Patients: registration, reading, cursor pages and exact-match search. Role gates are shield
+ * rules (patient.rules.ts); which patients a caller reaches is the access service's answer, asked
+ * on every path, and a patient out of reach answers exactly like one that does not exist.
+ */
 @Resolver(() => Patient)
 export class PatientResolver {
   @Query(() => Patient, { description: 'One patient; NOT_FOUND when it does not exist or is not yours to see.' })
-  async patient(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext): Promise<Patient> {
-    const actor = requireRole(ctx, ...READ_ROLES);
-    if (actor.role === 'PATIENT' && actor.patientId !== id) throw notFound('Patient');
-    return ctx.services.patients.get(ctx.em, id);
+  async patient(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext, @Info() info: GraphQLResolveInfo): Promise<Patient> {
+    const patient = await ctx.services.patients.get(ctx.em, id);
+    const access = await reachOne(ctx, patient.id);
+    await auditReads(ctx, 'patient.read', new Map([[patient.id, access]]), selectedFields(info));
+    return patient;
   }
 
-  @Query(() => PatientPage, { description: 'Patients in registration order, at most 100 per page.' })
+  @Query(() => PatientPage, { description: 'Patients you may reach, in registration order, at most 100 per page.' })
   async patients(
     @Arg('first', () => Int, { defaultValue: 20 }) first: number,
     @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: GraphQLContext,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<PatientPage> {
-    requireRole(ctx, ...LIST_ROLES);
-    const page = await ctx.services.patients.page(ctx.em, first, after);
-    return { nodes: page.nodes, count: page.nodes.length, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
+    const actor = requireActor(ctx);
+    const page = await ctx.services.patients.page(ctx.em, first, after, ctx.services.access.listScope(actor));
+    const nodes = await this.reachable(ctx, page.nodes, selectedFields(info, 'nodes'));
+    return { nodes, count: nodes.length, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
   }
 
-  @Query(() => [Patient], { description: 'Exact matches through blind indexes; lastName goes with dateOfBirth.' })
+  @Query(() => [Patient], { description: 'Exact matches among patients you may reach; lastName goes with dateOfBirth.' })
   async findPatients(
     @Arg('ssn', () => String, { nullable: true }) ssn: string | null,
     @Arg('email', () => String, { nullable: true }) email: string | null,
@@ -47,55 +72,93 @@ export class PatientResolver {
     @Arg('lastName', () => String, { nullable: true }) lastName: string | null,
     @Arg('dateOfBirth', () => DateScalar, { nullable: true }) dateOfBirth: string | null,
     @Ctx() ctx: GraphQLContext,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<Patient[]> {
-    requireRole(ctx, ...LIST_ROLES);
-    return ctx.services.patients.search(ctx.em, { ssn, email, mrn, lastName, dateOfBirth });
+    const actor = requireActor(ctx);
+    // A match confirms the value searched for, so each criterion needs a role that sees its category.
+    const criteria: [unknown, PhiCategory][] = [
+      [ssn, PhiCategory.IDENTIFIER],
+      [mrn, PhiCategory.IDENTIFIER],
+      [email, PhiCategory.CONTACT],
+      [lastName ?? dateOfBirth, PhiCategory.DEMOGRAPHIC],
+    ];
+    if (criteria.some(([value, category]) => value != null && visibilityOf(actor.role, category) === 'NONE')) throw forbidden();
+    const rows = await ctx.services.patients.search(ctx.em, { ssn, email, mrn, lastName, dateOfBirth }, ctx.services.access.listScope(actor));
+    return this.reachable(ctx, rows, selectedFields(info));
   }
 
-  @Mutation(() => Patient, { description: 'Registers a patient.' })
+  /** Keeps the rows the caller reaches (the list scope already should) and audits them. */
+  private async reachable(ctx: GraphQLContext, rows: Patient[], fields: string[]): Promise<Patient[]> {
+    const access = await reach(ctx, rows.map((p) => p.id));
+    await auditReads(ctx, 'patient.read', access, fields);
+    return rows.filter((p) => access.has(p.id));
+  }
+
+  @Mutation(() => Patient, { description: 'Registers a patient; a registering clinician joins the care team.' })
   async createPatient(@Arg('input', () => PatientInput) input: PatientInput, @Ctx() ctx: GraphQLContext): Promise<Patient> {
-    requireRole(ctx, ...REGISTER_ROLES);
-    return ctx.services.patients.create(ctx.em, input);
+    const actor = requireActor(ctx);
+    const clinician = actor.role === 'PHYSICIAN' || actor.role === 'NURSE' ? actor.userId : undefined;
+    const patient = await ctx.services.patients.create(ctx.em, input, clinician);
+    const access = await reachOne(ctx, patient.id);
+    await ctx.services.audit.record(ctx, [{ action: 'patient.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+    return patient;
   }
 
-  @Mutation(() => Patient, { description: 'Changes the given fields of a patient.' })
+  @Mutation(() => Patient, { description: 'Changes the given fields of a patient you may reach.' })
   async updatePatient(
     @Arg('id', () => ID) id: string,
     @Arg('input', () => PatientUpdateInput) input: PatientUpdateInput,
     @Ctx() ctx: GraphQLContext,
   ): Promise<Patient> {
-    requireRole(ctx, ...REGISTER_ROLES);
-    return ctx.services.patients.update(ctx.em, id, input);
+    const existing = await ctx.services.patients.get(ctx.em, id);
+    const access = await reachOne(ctx, existing.id);
+    const patient = await ctx.services.patients.update(ctx.em, id, input);
+    await ctx.services.audit.record(ctx, [{ action: 'patient.update', patientId: id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+    return patient;
   }
 
-  @FieldResolver(() => [Encounter], { description: 'Encounters, newest first; empty for roles that see no clinical data.' })
+  @FieldResolver(() => [Encounter], {
+    description: 'Encounters, newest first: empty for roles that see no clinical data; sensitive ones only with consent or break-glass.',
+  })
   async encounters(@Root() patient: Patient, @Ctx() ctx: GraphQLContext): Promise<Encounter[]> {
-    if (visibilityOf(ctx.actor?.role, PhiCategory.CLINICAL) === 'NONE') return [];
+    const access = await reachOne(ctx, patient.id);
+    if (visibilityFor(ctx.actor?.role, access.relation, PhiCategory.CLINICAL) === 'NONE') return [];
     const loader = loaderFor(
       ctx.loaders,
       'encountersByPatient',
       () => new BatchLoader<string, Encounter[]>((ids) => ctx.services.patients.encountersOf(ctx.em, ids)),
     );
-    return loader.load(patient.id);
+    const encounters = await loader.load(patient.id);
+    if (access.sensitive) return encounters;
+    const visible: Encounter[] = [];
+    for (const encounter of encounters) {
+      if (!encounter.sensitivity || (await ctx.services.vault.open(ctx.em, Object.assign(new Encounter(), encounter), 'sensitivity')) === null) {
+        visible.push(encounter);
+      }
+    }
+    return visible;
   }
 }
 
 /** Encounters: recording them, and the patient they belong to. */
 @Resolver(() => Encounter)
 export class EncounterResolver {
-  @Mutation(() => Encounter, { description: 'Records an encounter (clinicians).' })
-  async createEncounter(
-    @Arg('input', () => EncounterInput) input: EncounterInput,
-    @Ctx() ctx: GraphQLContext,
-  ): Promise<Encounter> {
-    const actor = requireRole(ctx, 'PHYSICIAN', 'NURSE');
-    return ctx.services.patients.createEncounter(ctx.em, actor.userId, input);
+  @Mutation(() => Encounter, { description: 'Records an encounter for a patient on your care team (or under break-glass).' })
+  async createEncounter(@Arg('input', () => EncounterInput) input: EncounterInput, @Ctx() ctx: GraphQLContext): Promise<Encounter> {
+    const actor = requireActor(ctx);
+    const patient = await ctx.services.patients.get(ctx.em, input.patientId);
+    const access = await reachOne(ctx, patient.id);
+    if (access.relation !== 'CARE_TEAM' && access.relation !== 'BREAK_GLASS') throw forbidden();
+    const encounter = await ctx.services.patients.createEncounter(ctx.em, actor.userId, input);
+    await ctx.services.audit.record(ctx, [{ action: 'encounter.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+    return encounter;
   }
 
   @FieldResolver(() => Patient, { description: 'The patient this encounter belongs to.' })
-  async patient(@Root() encounter: Encounter, @Ctx() ctx: GraphQLContext): Promise<Patient> {
-    const actor = requireRole(ctx, ...READ_ROLES);
-    if (actor.role === 'PATIENT' && actor.patientId !== encounter.patientId) throw forbidden();
-    return ctx.services.patients.get(ctx.em, encounter.patientId);
+  async patient(@Root() encounter: Encounter, @Ctx() ctx: GraphQLContext, @Info() info: GraphQLResolveInfo): Promise<Patient> {
+    const access = await reachOne(ctx, encounter.patientId);
+    const patient = await ctx.services.patients.get(ctx.em, encounter.patientId);
+    await auditReads(ctx, 'patient.read', new Map([[patient.id, access]]), selectedFields(info));
+    return patient;
   }
 }

@@ -21,6 +21,12 @@ export interface PatientSearch {
   dateOfBirth?: string | null;
 }
 
+/** A SQL condition on alias `p` limiting rows to the patients the caller may reach. */
+export interface ListScope {
+  sql: string;
+  params: unknown[];
+}
+
 /** True when `id` can name a row; anything else is answered like a missing record. */
 export function isUuid(id: string): boolean {
   return UUID.test(id);
@@ -82,8 +88,11 @@ function decodeCursor(cursor: string): [string, string] {
 export class PatientService {
   constructor(private readonly vault: PhiVault) {}
 
-  /** Registers a patient; an MRN is assigned when none is given. */
-  async create(em: EntityManager, input: PatientInput): Promise<Patient> {
+  /**
+   * Registers a patient; an MRN is assigned when none is given. A clinician who registers a
+   * patient is treating them, so `careTeamMemberId` joins the new patient's care team.
+   */
+  async create(em: EntityManager, input: PatientInput, careTeamMemberId?: string): Promise<Patient> {
     const values = patientValues(input);
     values.mrn ??= `MRN${randomInt(0, 1e9).toString().padStart(9, '0')}`;
     const now = new Date();
@@ -94,6 +103,12 @@ export class PatientService {
     await this.vault.assign(em, patient, values);
     em.persist(patient);
     await this.flushUnique(em, 'mrn');
+    if (careTeamMemberId) {
+      await em.getConnection().execute(
+        'INSERT INTO care_team_members (id, patient_id, user_id, added_by, created_at) VALUES (?, ?, ?, ?, now())',
+        [randomUUID(), patient.id, careTeamMemberId, careTeamMemberId],
+      );
+    }
     return patient;
   }
 
@@ -124,7 +139,12 @@ export class PatientService {
   }
 
   /** A page of patients in registration order, read as plain rows (no managed entities). */
-  async page(em: EntityManager, first: number, after?: string | null): Promise<{ nodes: Patient[]; endCursor: string | null; hasNextPage: boolean }> {
+  async page(
+    em: EntityManager,
+    first: number,
+    after?: string | null,
+    scope?: ListScope | null,
+  ): Promise<{ nodes: Patient[]; endCursor: string | null; hasNextPage: boolean }> {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
       throw badUserInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, 'first');
     }
@@ -133,6 +153,7 @@ export class PatientService {
       const [at, id] = decodeCursor(after);
       qb.where({ $or: [{ createdAt: { $gt: new Date(at) } }, { createdAt: new Date(at), id: { $gt: id } }] });
     }
+    if (scope) qb.andWhere(scope.sql, scope.params);
     const rows = (await qb.execute('all', true)) as unknown as Patient[];
     const nodes = rows.slice(0, first);
     const last = nodes.at(-1);
@@ -140,7 +161,7 @@ export class PatientService {
   }
 
   /** Exact-match search through blind indexes: no decryption, an ordinary index lookup. */
-  async search(em: EntityManager, criteria: PatientSearch): Promise<Patient[]> {
+  async search(em: EntityManager, criteria: PatientSearch, scope?: ListScope | null): Promise<Patient[]> {
     const where: Record<string, string> = {};
     if (criteria.ssn) where.ssnBidx = this.vault.indexFor(em, 'Patient', 'ssn', valid.ssn(criteria.ssn));
     if (criteria.email) where.emailBidx = this.vault.indexFor(em, 'Patient', 'email', valid.email(criteria.email));
@@ -153,14 +174,9 @@ export class PatientService {
       where.nameDobBidx = this.vault.compoundIndexFor(em, 'Patient', 'nameDob', [lastName, criteria.dateOfBirth]);
     }
     if (Object.keys(where).length === 0) throw badUserInput('give at least one search criterion');
-    const rows = await em
-      .createQueryBuilder(Patient, 'p')
-      .select('*')
-      .where(where)
-      .orderBy({ createdAt: 'asc', id: 'asc' })
-      .limit(MAX_PAGE_SIZE)
-      .execute('all', true);
-    return rows as unknown as Patient[];
+    const qb = em.createQueryBuilder(Patient, 'p').select('*').where(where).orderBy({ createdAt: 'asc', id: 'asc' }).limit(MAX_PAGE_SIZE);
+    if (scope) qb.andWhere(scope.sql, scope.params);
+    return (await qb.execute('all', true)) as unknown as Patient[];
   }
 
   /** Records an encounter for an existing patient, by the given clinician. */
@@ -178,6 +194,7 @@ export class PatientService {
       reason: valid.text(input.reason, 'reason', valid.TEXT_LIMITS.reason),
       notes: input.notes == null ? null : valid.text(input.notes, 'notes', valid.TEXT_LIMITS.notes),
       diagnosisCodes: valid.icd10Codes(input.diagnosisCodes),
+      sensitivity: input.sensitivity ?? null,
     });
     em.persist(encounter);
     await em.flush();

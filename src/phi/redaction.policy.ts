@@ -30,9 +30,23 @@ export const REDACTION_POLICY: Readonly<Record<Role, Record<PhiCategory, Visibil
   PATIENT: row([IDENTIFIER, CONTACT, DEMOGRAPHIC, CLINICAL, FINANCIAL]),
 };
 
-/** What `role` may see of `category`; an anonymous caller sees nothing. */
+/** How the caller relates to the patient whose data it is (decided by the access rules). */
+export type Relation = 'SELF' | 'CARE_TEAM' | 'BREAK_GLASS' | 'CONSENTED' | 'STAFF';
+
+/** What `role` may see of `category` by role alone; an anonymous caller sees nothing. */
 export function visibilityOf(role: Role | undefined, category: PhiCategory): Visibility {
   return role ? REDACTION_POLICY[role][category] : 'NONE';
+}
+
+/**
+ * What the caller may see of one patient's `category`: everything for the patient themself and
+ * for whoever treats them (care team, break-glass); otherwise the role's row of the table. No
+ * relation (the patient was not reached) means nothing.
+ */
+export function visibilityFor(role: Role | undefined, relation: Relation | undefined, category: PhiCategory): Visibility {
+  if (!role || !relation) return 'NONE';
+  if (relation === 'SELF' || relation === 'CARE_TEAM' || relation === 'BREAK_GLASS') return 'FULL';
+  return REDACTION_POLICY[role][category];
 }
 
 /** Applies a field's partial form to a decrypted value (strings, ISO dates, or an address object). */

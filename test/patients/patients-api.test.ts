@@ -28,6 +28,7 @@ const registration = {
 describe('patients through the API', () => {
   let app: TestApp;
   const tokens = {} as Record<Role | 'OTHER_PATIENT', string>;
+  const accounts = {} as Record<Role, TestAccount>;
   let patientId: string;
   let otherPatientId: string;
   let encounterId: string;
@@ -35,7 +36,8 @@ describe('patients through the API', () => {
   beforeAll(async () => {
     app = await startTestApp();
     for (const role of ['ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'AUDITOR', 'PRIVACY_OFFICER', 'INTEGRATOR'] as Role[]) {
-      tokens[role] = (await signIn(app, await createAccount(app, role))).accessToken;
+      accounts[role] = await createAccount(app, role);
+      tokens[role] = (await signIn(app, accounts[role])).accessToken;
     }
     const created = await app.gql(CREATE, { input: registration }, tokens.RECEPTIONIST);
     expect(created.body.errors).toBeUndefined();
@@ -45,6 +47,12 @@ describe('patients through the API', () => {
     const own: TestAccount = await createAccount(app, 'PATIENT', { patientId });
     tokens.PATIENT = (await signIn(app, own)).accessToken;
     tokens.OTHER_PATIENT = (await signIn(app, await createAccount(app, 'PATIENT', { patientId: otherPatientId }))).accessToken;
+    // Clinicians reach patients through their care team (access rules are tested in test/access).
+    for (const role of ['PHYSICIAN', 'NURSE'] as Role[]) {
+      for (const id of [patientId, otherPatientId]) {
+        await rawQuery(app.db.url, 'INSERT INTO care_team_members (id, patient_id, user_id, added_by, created_at) VALUES (gen_random_uuid(), $1, $2, $2, now())', [id, accounts[role].user.id]);
+      }
+    }
     const encounter = await app.gql(
       ENCOUNTER,
       { input: { patientId, reason: `Chest pain on exertion ${tag}`, notes: `Family history of MI ${tag}`, diagnosisCodes: ['i20.9', 'Z82.49'] } },

@@ -10,7 +10,10 @@ import { createLogger, type Logger } from '../../src/logging/logger';
 import { createServices, type Services } from '../../src/services';
 import { createTestDatabase, type TestDatabase } from './database';
 
-/** Environment for a test server: fresh random secrets, the given database, quiet logs. */
+/**
+ * Environment for a test server: fresh random secrets, the given database, quiet logs. Rate limits
+ * are raised a thousandfold, since every test signs in from 127.0.0.1; test/ratelimit sets them back.
+ */
 export function testEnv(databaseUrl: string, overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   return {
     NODE_ENV: 'test',
@@ -20,6 +23,7 @@ export function testEnv(databaseUrl: string, overrides: Record<string, string | 
     BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
     AUDIT_HMAC_KEY: randomBytes(32).toString('base64'),
     LOG_LEVEL: 'info',
+    RATE_LIMIT_MULTIPLIER: '1000',
     ...overrides,
   };
 }
@@ -59,10 +63,18 @@ export interface GqlResponse {
   headers: Headers;
 }
 
+/** Where a test app keeps its data: by default a new database; `databaseUrl` shares another app's (never dropped here). */
+export interface TestAppOptions {
+  databaseUrl?: string;
+}
+
 /** Starts the API for a test file: new database from the template, random keys, real HTTP server. */
-export async function startTestApp(overrides: Record<string, string | undefined> = {}): Promise<TestApp> {
+export async function startTestApp(overrides: Record<string, string | undefined> = {}, options: TestAppOptions = {}): Promise<TestApp> {
   await initCrypto();
-  const db = await createTestDatabase();
+  const shared = options.databaseUrl;
+  const db: TestDatabase = shared
+    ? { url: shared, name: new URL(shared).pathname.slice(1), drop: async () => undefined }
+    : await createTestDatabase();
   const config = loadConfig(testEnv(db.url, overrides));
   const logs = new CapturedLogs();
   const logger = createLogger({ level: 'info' }, logs.stream);

@@ -1,0 +1,125 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+import { ConsentType } from '../consent/consent.entity';
+import type { ConsentService } from '../consent/consent.service';
+import type { Actor } from '../graphql/context';
+
+import type { Relation } from '../phi/redaction.policy';
+
+export type { Relation };
+
+/** Purpose of use recorded in the audit trail (HL7 PurposeOfUse, simplified). */
+export type Purpose = 'TREATMENT' | 'EMERGENCY' | 'OPERATIONS' | 'PAYMENT' | 'DATA_SHARING' | 'SELF_ACCESS';
+
+/** What the caller may do with one patient's record. */
+export interface PatientAccess {
+  relation: Relation;
+  purpose: Purpose;
+  /** Whether encounters carrying a sensitivity label are visible too. */
+  sensitive: boolean;
+}
+
+/** The scope an INTEGRATOR account needs to read patient records. */
+export const PATIENT_READ_SCOPE = 'patients:read';
+
+/** Every scope an INTEGRATOR account may be given; account creation refuses any other. */
+export const INTEGRATOR_SCOPES: readonly string[] = [PATIENT_READ_SCOPE, 'schema:read'];
+
+/**
+ * The object-level policy: which patients a caller may reach and how. Role gates on operations
+ * are the shield rules' job; this answers "this patient, for this caller?" so that every path
+ * (direct, nested, list, search) asks the same question. Patients absent from an answer are
+ * unreachable and must be reported as NOT_FOUND.
+ */
+export class AccessService {
+  constructor(private readonly consents: ConsentService) {}
+
+  /** Decisions for several patients in a handful of queries. */
+  async decide(em: EntityManager, actor: Actor, patientIds: string[]): Promise<Map<string, PatientAccess>> {
+    const out = new Map<string, PatientAccess>();
+    const ids = [...new Set(patientIds)];
+    if (ids.length === 0) return out;
+    switch (actor.role) {
+      case 'PATIENT':
+        if (actor.patientId && ids.includes(actor.patientId)) {
+          out.set(actor.patientId, { relation: 'SELF', purpose: 'SELF_ACCESS', sensitive: true });
+        }
+        return out;
+      case 'AUDITOR':
+      case 'PRIVACY_OFFICER':
+        return out;
+      case 'RECEPTIONIST':
+        for (const id of ids) out.set(id, { relation: 'STAFF', purpose: 'OPERATIONS', sensitive: false });
+        return out;
+      case 'BILLING':
+        for (const id of ids) out.set(id, { relation: 'STAFF', purpose: 'PAYMENT', sensitive: false });
+        return out;
+      case 'INTEGRATOR': {
+        if (!actor.scopes?.includes(PATIENT_READ_SCOPE)) return out;
+        const given = await this.consents.currentlyGiven(em, ids, [ConsentType.DATA_SHARING]);
+        for (const id of ids) {
+          if (given.get(id)?.has(ConsentType.DATA_SHARING)) out.set(id, { relation: 'CONSENTED', purpose: 'DATA_SHARING', sensitive: false });
+        }
+        return out;
+      }
+      case 'ADMIN':
+      case 'PHYSICIAN':
+      case 'NURSE': {
+        const connection = em.getConnection();
+        const [team, glass] = await Promise.all([
+          connection.execute<{ patient_id: string }[]>(
+            'SELECT patient_id FROM care_team_members WHERE user_id = ? AND patient_id IN (?)',
+            [actor.userId, ids],
+          ),
+          actor.role === 'ADMIN'
+            ? Promise.resolve([] as { patient_id: string }[])
+            : connection.execute<{ patient_id: string }[]>(
+                `SELECT DISTINCT patient_id FROM break_glass_grants
+                 WHERE user_id = ? AND patient_id IN (?) AND revoked_at IS NULL AND expires_at > now()`,
+                [actor.userId, ids],
+              ),
+        ]);
+        const onTeam = new Set(team.map((r) => r.patient_id));
+        const sensitiveConsent = onTeam.size > 0 ? await this.consents.currentlyGiven(em, [...onTeam], [ConsentType.SENSITIVE_DATA]) : new Map();
+        for (const { patient_id } of glass) out.set(patient_id, { relation: 'BREAK_GLASS', purpose: 'EMERGENCY', sensitive: true });
+        for (const id of onTeam) {
+          if (out.has(id)) continue;
+          out.set(id, { relation: 'CARE_TEAM', purpose: 'TREATMENT', sensitive: Boolean(sensitiveConsent.get(id)?.has(ConsentType.SENSITIVE_DATA)) });
+        }
+        if (actor.role === 'ADMIN') {
+          for (const id of ids) if (!out.has(id)) out.set(id, { relation: 'STAFF', purpose: 'OPERATIONS', sensitive: false });
+        }
+        return out;
+      }
+    }
+  }
+
+  /**
+   * SQL restricting a patient list or search (alias `p`) to what the caller may reach, so lists
+   * never depend on filtering rows after the fact. `null` means no restriction.
+   */
+  listScope(actor: Actor): { sql: string; params: unknown[] } | null {
+    switch (actor.role) {
+      case 'RECEPTIONIST':
+      case 'BILLING':
+      case 'ADMIN':
+        return null;
+      case 'PHYSICIAN':
+      case 'NURSE':
+        return {
+          sql: `(p.id IN (SELECT patient_id FROM care_team_members WHERE user_id = ?)
+                 OR p.id IN (SELECT patient_id FROM break_glass_grants WHERE user_id = ? AND revoked_at IS NULL AND expires_at > now()))`,
+          params: [actor.userId, actor.userId],
+        };
+      case 'INTEGRATOR':
+        if (!actor.scopes?.includes(PATIENT_READ_SCOPE)) return { sql: 'false', params: [] };
+        return {
+          sql: `p.id IN (SELECT c.patient_id FROM (SELECT DISTINCT ON (patient_id) patient_id, given FROM consents
+                 WHERE type = 'DATA_SHARING' ORDER BY patient_id, at DESC, id DESC) c WHERE c.given)`,
+          params: [],
+        };
+      default:
+        return { sql: 'false', params: [] };
+    }
+  }
+}

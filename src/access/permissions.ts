@@ -1,0 +1,75 @@
+import { getNamedType, isLeafType, isObjectType, type GraphQLSchema } from 'graphql';
+import { applyMiddleware, type IMiddlewareFunction } from 'graphql-middleware';
+import { deny, shield, type IRules } from 'graphql-shield';
+
+import { authRules } from '../auth/auth.rules';
+import { consentRules } from '../consent/consent.rules';
+import type { GraphQLContext } from '../graphql/context';
+import { forbidden, unauthenticated } from '../graphql/errors';
+import { patientRules } from '../patients/patient.rules';
+import { accessRules } from './access.rules';
+import { isPublic } from './rules';
+
+type RuleTree = Record<string, Record<string, unknown>>;
+
+/** Every feature's rules, merged: root fields and object-returning fields, each named explicitly. */
+export function ruleTree(): RuleTree {
+  const tree: RuleTree = { Query: { health: isPublic }, Mutation: {} };
+  for (const part of [authRules, patientRules, accessRules, consentRules] as RuleTree[]) {
+    for (const [type, fields] of Object.entries(part)) {
+      for (const field of Object.keys(fields)) {
+        if (tree[type]?.[field]) throw new Error(`rule for ${type}.${field} is declared twice`);
+      }
+      tree[type] = { ...tree[type], ...fields };
+    }
+  }
+  return tree;
+}
+
+/**
+ * graphql-shield, deny by default: a field without a rule is refused. Resolver errors pass
+ * through unchanged (the error formatter masks unexpected ones); a refused rule answers
+ * UNAUTHENTICATED to anonymous callers and FORBIDDEN otherwise.
+ *
+ * Scalar and enum fields of object types (not Query/Mutation) are left unwrapped: such an object
+ * can only be reached through a root or object field that has its own rule, and wrapping every
+ * leaf in an async rule costs about two thirds of list throughput (see PERFORMANCE.md). A test
+ * walks the schema to prove every root and object-returning field has an explicit rule.
+ */
+export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
+  const tree = ruleTree();
+  const permissions = shield(tree as IRules, {
+    fallbackRule: deny,
+    allowExternalErrors: false,
+    debug: false,
+    fallbackError: (error: unknown, _parent: unknown, _args: unknown, ctx: unknown) => {
+      if (error instanceof Error) return error;
+      return (ctx as GraphQLContext).actor ? forbidden() : unauthenticated();
+    },
+  });
+  const generated = permissions.generate(schema) as Record<string, Record<string, IMiddlewareFunction>>;
+  for (const [typeName, fields] of Object.entries(generated)) {
+    const type = schema.getType(typeName);
+    if (!isObjectType(type) || typeName === 'Query' || typeName === 'Mutation' || typeName === 'Subscription') continue;
+    for (const [fieldName, field] of Object.entries(type.getFields())) {
+      if (isLeafType(getNamedType(field.type)) && !tree[typeName]?.[fieldName]) delete fields[fieldName];
+    }
+  }
+  return applyMiddleware(schema, generated);
+}
+
+/** Root fields and object-returning fields lacking an explicit rule (the schema-walk test uses it). */
+export function fieldsWithoutRule(schema: GraphQLSchema): string[] {
+  const tree = ruleTree();
+  const missing: string[] = [];
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const root = type.name === 'Query' || type.name === 'Mutation';
+    for (const [name, field] of Object.entries(type.getFields())) {
+      const needsRule = root || !isLeafType(getNamedType(field.type));
+      if (needsRule && !tree[type.name]?.[name]) missing.push(`${type.name}.${name}`);
+    }
+  }
+  return missing;
+}
+

@@ -1,0 +1,47 @@
+import type { GraphQLContext } from '../graphql/context';
+import { notFound } from '../graphql/errors';
+import type { PatientAccess } from './access.service';
+
+const DECISIONS = 'patientAccessDecisions';
+
+function decisions(ctx: GraphQLContext): Map<string, PatientAccess | null> {
+  let map = ctx.loaders.get(DECISIONS) as Map<string, PatientAccess | null> | undefined;
+  if (!map) {
+    map = new Map();
+    ctx.loaders.set(DECISIONS, map);
+  }
+  return map;
+}
+
+/** The caller's access to each of these patients, decided once per request; unreachable ones are absent. */
+export async function reach(ctx: GraphQLContext, patientIds: string[]): Promise<Map<string, PatientAccess>> {
+  const known = decisions(ctx);
+  const unknown = [...new Set(patientIds)].filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    const decided = ctx.actor ? await ctx.services.access.decide(ctx.em, ctx.actor, unknown) : new Map<string, PatientAccess>();
+    for (const id of unknown) known.set(id, decided.get(id) ?? null);
+  }
+  const out = new Map<string, PatientAccess>();
+  for (const id of patientIds) {
+    const access = known.get(id);
+    if (access) out.set(id, access);
+  }
+  return out;
+}
+
+/** The caller's access to one patient, or NOT_FOUND, answered exactly like a patient that does not exist. */
+export async function reachOne(ctx: GraphQLContext, patientId: string): Promise<PatientAccess> {
+  const access = (await reach(ctx, [patientId])).get(patientId);
+  if (!access) throw notFound('Patient');
+  return access;
+}
+
+/** A decision already made in this request (synchronous, for field-level redaction); undefined otherwise. */
+export function reachedAccess(ctx: GraphQLContext, patientId: string): PatientAccess | undefined {
+  return decisions(ctx).get(patientId) ?? undefined;
+}
+
+/** Drops this request's decision for a patient after something it depends on changed (consent, care team, break-glass). */
+export function forget(ctx: GraphQLContext, patientId: string): void {
+  decisions(ctx).delete(patientId);
+}

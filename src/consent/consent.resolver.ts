@@ -1,0 +1,83 @@
+import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
+
+import { forget, reachOne } from '../access/reach';
+import { requireRole } from '../access/role.guard';
+import type { GraphQLContext } from '../graphql/context';
+import { notFound } from '../graphql/errors';
+import { Consent, ConsentType } from './consent.entity';
+import type { ConsentRecorder } from './consent.service';
+import { CONSENT_MANAGERS, ConsentInput, ConsentState } from './consent.types';
+
+/**
+ * Checks that the caller may manage this patient's consents and returns the purpose for the audit
+ * row. The shield rule gates the role; the role is checked again here because ADMIN, for one,
+ * reaches every patient through the access service. A patient out of reach is NOT_FOUND.
+ */
+async function consentPurpose(ctx: GraphQLContext, patientId: string): Promise<string> {
+  const actor = requireRole(ctx, ...CONSENT_MANAGERS);
+  if (!(await ctx.services.consents.patientExists(ctx.em, patientId))) throw notFound('Patient');
+
+  // Privacy staff manage consent for any patient but are given no access decision, so no PHI.
+  if (actor.role === 'PRIVACY_OFFICER') return 'PRIVACY';
+  return (await reachOne(ctx, patientId)).purpose;
+}
+
+/** The caller as recorded on the consent row: PORTAL for the patient themself, API for staff. */
+function recorder(ctx: GraphQLContext): ConsentRecorder {
+  const actor = requireRole(ctx, ...CONSENT_MANAGERS);
+  return {
+    userId: actor.userId,
+    role: actor.role,
+    channel: actor.role === 'PATIENT' ? 'PORTAL' : 'API',
+    ip: ctx.ip || null,
+    userAgent: ctx.userAgent || null,
+  };
+}
+
+/** Consent: grants and withdrawals as append-only records, and a patient's consent state. */
+@Resolver()
+export class ConsentResolver {
+  @Mutation(() => Consent, { description: 'Records a grant of one consent type under a policy version; returns the new record.' })
+  async grantConsent(@Arg('input', () => ConsentInput) input: ConsentInput, @Ctx() ctx: GraphQLContext): Promise<Consent> {
+    const purpose = await consentPurpose(ctx, input.patientId);
+
+    const consent = await ctx.services.consents.grant(ctx.em, input.patientId, input.type, input.policyVersion, recorder(ctx));
+    forget(ctx, input.patientId);
+
+    await ctx.services.audit.record(ctx, [
+      { action: 'consent.grant', patientId: consent.patientId, purpose, outcome: 'ALLOWED', fields: ['type', 'policyVersion'] },
+    ]);
+    return consent;
+  }
+
+  @Mutation(() => Consent, {
+    description: 'Records a withdrawal of one consent type, effective from the next request; its policyVersion is null.',
+  })
+  async withdrawConsent(
+    @Arg('patientId', () => ID) patientId: string,
+    @Arg('type', () => ConsentType) type: ConsentType,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Consent> {
+    const purpose = await consentPurpose(ctx, patientId);
+
+    const consent = await ctx.services.consents.withdraw(ctx.em, patientId, type, recorder(ctx));
+    forget(ctx, patientId);
+
+    await ctx.services.audit.record(ctx, [
+      { action: 'consent.withdraw', patientId: consent.patientId, purpose, outcome: 'ALLOWED', fields: ['type'] },
+    ]);
+    return consent;
+  }
+
+  @Query(() => ConsentState, { description: "A patient's current consent per type and the full history, oldest first." })
+  async consents(@Arg('patientId', () => ID) patientId: string, @Ctx() ctx: GraphQLContext): Promise<ConsentState> {
+    const purpose = await consentPurpose(ctx, patientId);
+
+    const state = await ctx.services.consents.history(ctx.em, patientId);
+
+    await ctx.services.audit.record(ctx, [
+      { action: 'consent.read', patientId, purpose, outcome: 'ALLOWED', fields: ['current', 'history'] },
+    ]);
+    return state;
+  }
+}

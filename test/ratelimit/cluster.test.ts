@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+import { createAccount, userColumn, type TestAccount } from '../support/accounts';
+import { startTestApp, type TestApp } from '../support/app';
+import { clientAddress, flushPrefix, limitedEnv, LOGIN_ONLY, uniquePrefix } from './rate-limit-support';
+
+const prefix = uniquePrefix('cluster');
+const env = limitedEnv(prefix, {
+  TRUST_PROXY: '127.0.0.1',
+  // Both servers must read the same accounts: same keys.
+  TOKEN_SIGNING_SECRET: randomBytes(32).toString('base64url'),
+  MASTER_KEYS: `1:${randomBytes(32).toString('base64')}`,
+  BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
+  AUDIT_HMAC_KEY: randomBytes(32).toString('base64'),
+});
+
+/** Starts the second server as a child process over the same database and Redis; resolves with its URL. */
+function startChild(databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    ['-r', join(__dirname, '..', 'setup', 'swc-register.js'), join(__dirname, 'serve-app.ts'), databaseUrl],
+    { env: { ...process.env, HMS_CHILD_OVERRIDES: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += String(chunk);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
+    });
+    child.on('exit', (code) => reject(new Error(`second server exited (${code}): ${stderr}`)));
+  });
+}
+
+describe('rate limits across two server processes sharing Redis and PostgreSQL', () => {
+  let app: TestApp;
+  let child: ChildProcess | undefined;
+  let urls: string[];
+
+  beforeAll(async () => {
+    app = await startTestApp(env);
+    const second = await startChild(app.db.url);
+    child = second.child;
+    urls = [app.url, second.url];
+  }, 120_000);
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child!.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await app?.close();
+    await flushPrefix(prefix);
+  });
+
+  /** Sends `count` sign-ins at once, alternating between the two servers. */
+  function parallelLogins(count: number, pick: (i: number) => { email: string; password: string; ip: string }): Promise<string[]> {
+    return Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const { email, password, ip } = pick(i);
+        const response = await fetch(`${urls[i % 2]}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+          body: JSON.stringify({ query: LOGIN_ONLY, variables: { email, password } }),
+        });
+        const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] };
+        return body.errors?.[0]?.extensions?.code ?? 'OK';
+      }),
+    );
+  }
+
+  it('executes no more than 5 of 50 parallel sign-ins for one account, from 50 addresses, over both servers', async () => {
+    const target = await createAccount(app, 'PHYSICIAN');
+    const addresses = Array.from({ length: 50 }, () => clientAddress());
+
+    const answers = await parallelLogins(50, (i) => ({ email: target.email, password: 'Wrong-Password-Guess-3', ip: addresses[i] }));
+
+    expect(answers.filter((code) => code === 'UNAUTHENTICATED')).toHaveLength(5);
+    expect(answers.filter((code) => code === 'RATE_LIMITED')).toHaveLength(45);
+    expect(await userColumn<number>(app, target.user.id, 'failed_login_count')).toBe(5);
+  });
+
+  it('executes no more than 5 of 50 parallel sign-ins from one address, over both servers', async () => {
+    const accounts: TestAccount[] = [];
+    for (let i = 0; i < 10; i++) accounts.push(await createAccount(app, 'NURSE'));
+    const ip = clientAddress();
+
+    const answers = await parallelLogins(50, (i) => ({ email: accounts[i % 10].email, password: 'Wrong-Password-Guess-4', ip }));
+    console.log(JSON.stringify(answers));
+    let executed = 0;
+    for (const account of accounts) executed += await userColumn<number>(app, account.user.id, 'failed_login_count');
+
+    expect(answers.filter((code) => code === 'UNAUTHENTICATED')).toHaveLength(5);
+    expect(answers.filter((code) => code === 'RATE_LIMITED')).toHaveLength(45);
+    expect(executed).toBe(5);
+  });
+});
