@@ -6,6 +6,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { notFound } from '../graphql/errors';
 import { BreakGlassGrant } from './break-glass-grant.entity';
 import { assertPatientExists } from './care-team.service';
+import { forget } from './reach';
 import { requireRole } from './role.guard';
 
 function allowed(action: string, patientId: string, purpose: string, fields?: string[]): AuditEntry {
@@ -32,6 +33,7 @@ export class CareTeamResolver {
     const added = await careTeams.assign(ctx.em, actor.userId, patientId, userId, () =>
       audit.record(ctx, [allowed('care_team.assign', patientId, 'OPERATIONS', ['userId'])]),
     );
+    forget(ctx, patientId);
     // The audit row has no column for the member; this line (same request id) names them.
     ctx.log.info({ memberId: userId, by: actor.userId, added }, 'care team member assigned');
     return true;
@@ -50,6 +52,7 @@ export class CareTeamResolver {
     const removed = await careTeams.remove(ctx.em, patientId, userId, () =>
       audit.record(ctx, [allowed('care_team.remove', patientId, 'OPERATIONS', ['userId'])]),
     );
+    forget(ctx, patientId);
     ctx.log.info({ memberId: userId, by: actor.userId, removed }, 'care team member removed');
     return true;
   }
@@ -97,6 +100,7 @@ export class BreakGlassResolver {
       });
       await audit.record(ctx, [allowed('break_glass.grant', opened.patientId, 'EMERGENCY', ['reason'])]);
     });
+    forget(ctx, grant.patientId);
     ctx.log.warn({ grantId: grant.id, by: actor.userId }, 'break-glass access granted');
     return grant;
   }
@@ -122,6 +126,7 @@ export class BreakGlassResolver {
     const actor = requireRole(ctx, 'PRIVACY_OFFICER', 'ADMIN', 'PHYSICIAN', 'NURSE');
     // Revocation stands even if its audit row then fails: keeping emergency access open would be worse.
     const grant = await ctx.services.breakGlass.revoke(ctx.em, actor, grantId);
+    forget(ctx, grant.patientId);
     await ctx.services.audit.record(ctx, [allowed('break_glass.revoke', grant.patientId, 'OPERATIONS')]);
     ctx.log.info({ grantId: grant.id, by: actor.userId }, 'break-glass access revoked');
     return true;

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Role } from '../../src/config/roles';
 import { codeAt, codeOf, createAccount, sessionIdOf, signIn, sql, type TestAccount } from '../support/accounts';
 import { startTestApp, type TestApp } from '../support/app';
+import { rawQuery } from '../support/database';
 
 const tag = randomBytes(3).toString('hex');
 const READ = `query Read($id: ID!) {
@@ -213,6 +214,28 @@ describe('the end of a grant', () => {
 
     expect((await app.gql(REVOKE, { grantId: grant.id }, owner.token)).body.data?.revokeBreakGlass).toBe(true);
     expect(codeOf(await app.gql(READ, { id: patientA }, owner.token))).toBe('NOT_FOUND');
+  });
+
+  it('stops a revoked grant from serving the rest of the same request (regression: cached access decision)', async () => {
+    const owner = await clinician('PHYSICIAN');
+    const grant = (await breakGlass(owner.token, patientA)).body.data!.breakGlass;
+    const input = { patientId: patientA, reason: `Review ${tag}`, diagnosisCodes: [] };
+    const count = async () =>
+      Number((await rawQuery<{ n: string }>(app.db.url, 'SELECT count(*) AS n FROM encounters WHERE patient_id = $1', [patientA]))[0].n);
+    const before = await count();
+
+    const res = await app.gql(
+      `mutation Same($input: EncounterInput!, $grantId: ID!) {
+        before: createEncounter(input: $input) { id }
+        revokeBreakGlass(grantId: $grantId)
+        after: createEncounter(input: $input) { id }
+      }`,
+      { input, grantId: grant.id },
+      owner.token,
+    );
+
+    expect(res.body.errors?.map((e) => [e.path?.[0], e.extensions?.code])).toEqual([['after', 'NOT_FOUND']]);
+    expect(await count()).toBe(before + 1);
   });
 
   it('refuses revocation to roles that hold no grants and review none (FORBIDDEN)', async () => {
