@@ -39,7 +39,8 @@ function notAllowListed(): AppError {
 }
 
 function logRefusal(log: Logger, violation: LimitViolation): void {
-  log.warn({ limit: violation.limit, actual: violation.actual, max: violation.max }, 'GraphQL request refused by an abuse limit');
+  const { limit, actual, max } = violation;
+  log.warn({ limit, actual, max }, 'GraphQL request refused by an abuse limit');
 }
 
 /** Text limits, then the parsed document's limits; a text that does not parse is left to Apollo's parse error. */
@@ -102,7 +103,10 @@ function manifestCache(manifest: PersistedQueryManifest): ApolloCache {
  * and the cost, which needs the schema and the variables. Apollo stores an automatic persisted query only
  * after this hook passes, so no over-limit document can be registered.
  */
-export function queryLimitsPlugin(limits: QueryLimits, allowList?: PersistedQueryManifest): ApolloServerPlugin<GraphQLContext> {
+export function queryLimitsPlugin(
+  limits: QueryLimits,
+  allowList?: PersistedQueryManifest,
+): ApolloServerPlugin<GraphQLContext> {
   return {
     async requestDidStart() {
       return {
@@ -151,8 +155,8 @@ function refuse(res: Response, error: AppError): void {
 /**
  * Express middleware in front of Apollo that refuses an over-limit document before Apollo parses it.
  * Apollo's plugin hooks cannot refuse a request between parsing and validation (a throw there becomes a
- * 500), and graphql's OverlappingFieldsCanBeMerged is quadratic, so this is where a document of a thousand
- * same-named fields must stop. Requests it cannot read (batches, other content types) pass on to Apollo,
+ * 500), and graphql's OverlappingFieldsCanBeMerged is quadratic in same-named fields (16.15 aborts at a
+ * budget that still takes about a second), so this is where a document of a thousand of them must stop. Requests it cannot read (batches, other content types) pass on to Apollo,
  * which refuses them; a hash-only request passes on too, its document having passed these checks when it
  * was registered. The plugin above repeats the checks and is the authoritative one.
  */
@@ -188,8 +192,9 @@ export function createQueryLimits(options: QueryLimitsOptions): {
   const { limits } = options;
   let allowList: PersistedQueryManifest | undefined;
   if (options.persistedQueries === 'only') {
-    if (!options.persistedQueriesManifest) throw new ConfigError(['PERSISTED_QUERIES_MANIFEST: required with PERSISTED_QUERIES=only']);
-    allowList = loadPersistedQueryManifest(options.persistedQueriesManifest, limits);
+    const path = options.persistedQueriesManifest;
+    if (!path) throw new ConfigError(['PERSISTED_QUERIES_MANIFEST: required with PERSISTED_QUERIES=only']);
+    allowList = loadPersistedQueryManifest(path, limits);
   }
   const persistedQueries =
     options.persistedQueries === 'off' ? false : allowList ? { cache: manifestCache(allowList) } : undefined;

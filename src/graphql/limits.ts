@@ -36,22 +36,28 @@ export interface QueryLimits {
   maxCost: number;
 }
 
-export const DEFAULT_QUERY_LIMITS: QueryLimits = { maxBytes: 20 * 1024, maxTokens: 2000, maxDepth: 8, maxAliases: 15, maxCost: 5000 };
+export const DEFAULT_QUERY_LIMITS: QueryLimits = {
+  maxBytes: 20 * 1024,
+  maxTokens: 2000,
+  maxDepth: 8,
+  maxAliases: 15,
+  maxCost: 5000,
+};
 
 /** Directives on one field or fragment; graphql defines two that apply there (@include, @skip). */
 export const MAX_DIRECTIVES_PER_SELECTION = 3;
 
 /**
  * How often one response name may be selected in one selection set, counting fields reached through fragments.
- * graphql's OverlappingFieldsCanBeMerged compares every pair of same-named fields, so hundreds of them cost
- * seconds of validation: this bound keeps that rule cheap.
+ * graphql's OverlappingFieldsCanBeMerged compares every pair of same-named fields: hundreds of them cost up to a
+ * second of validation (graphql 16.15 then aborts at its own budget). Ten leaves room for clients that add
+ * `__typename` and `id` to every colocated fragment. Nested repeats (`p { p { p { id id } p } p }`) are not
+ * bounded by this count but by QUERY_MAX_TOKENS and QUERY_MAX_DEPTH: within the defaults they cost at most
+ * about 0.1 s of validation.
  */
-export const MAX_SAME_NAME_SELECTIONS = 5;
+export const MAX_SAME_NAME_SELECTIONS = 10;
 
-/** Nesting of list fields inside `__schema`/`__type`: graphql's own introspection query needs three (types, fields, args). */
-export const MAX_INTROSPECTION_LIST_NESTING = 3;
-
-/** Sign-in and card fields: at most one of them per operation, so one request cannot try many passwords, codes or cards. */
+/** Sign-in and card fields: one of them per operation, so one request cannot try many passwords, codes or cards. */
 export const SINGLE_USE_FIELDS: readonly string[] = ['login', 'verifyMfa', 'refreshSession', 'tokenizeCard'];
 
 /** Page size a list weighs when no `first` says otherwise, and the most it can weigh (the resolvers' own cap). */
@@ -66,7 +72,6 @@ export type LimitName =
   | 'directives'
   | 'sameNameSelections'
   | 'singleUseField'
-  | 'introspectionNesting'
   | 'cost';
 
 /** Which limit a document broke, with the measured value: for the server log only, never for the client. */
@@ -77,7 +82,6 @@ export interface LimitViolation {
 }
 
 const INTROSPECTION_ROOTS = new Set(['__schema', '__type']);
-const INTROSPECTION_LISTS = new Set(['types', 'fields', 'inputFields', 'interfaces', 'possibleTypes', 'enumValues', 'args', 'directives']);
 
 function over(limit: LimitName, actual: number, max: number): LimitViolation | null {
   return actual > max ? { limit, actual, max } : null;
@@ -116,15 +120,13 @@ interface Summary {
   names: Map<string, number>;
   /** Deepest field nesting from this level down, not counting inside introspection. */
   depth: number;
-  /** Deepest nesting of introspection list fields from this level down. */
-  listNesting: number;
   /** Sign-in and card fields, counted with every fragment spread. */
   singleUse: number;
   /** Most occurrences of one response name in any selection set from this level down. */
   sameName: number;
 }
 
-const empty = (): Summary => ({ names: new Map(), depth: 0, listNesting: 0, singleUse: 0, sameName: 0 });
+const empty = (): Summary => ({ names: new Map(), depth: 0, singleUse: 0, sameName: 0 });
 
 /**
  * Walks selection sets before validation has run, so it survives what validation would refuse: a spread
@@ -145,9 +147,13 @@ class SelectionWalker {
   walk(selectionSet: SelectionSetNode, inIntrospection: boolean): Summary {
     const summary = empty();
     for (const selection of selectionSet.selections) {
-      if (selection.kind === Kind.FIELD) this.addField(summary, selection, inIntrospection);
-      else if (selection.kind === Kind.INLINE_FRAGMENT) merge(summary, this.walk(selection.selectionSet, inIntrospection));
-      else merge(summary, this.fragment(selection.name.value, inIntrospection));
+      if (selection.kind === Kind.FIELD) {
+        this.addField(summary, selection, inIntrospection);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        merge(summary, this.walk(selection.selectionSet, inIntrospection));
+      } else {
+        merge(summary, this.fragment(selection.name.value, inIntrospection));
+      }
     }
     for (const count of summary.names.values()) summary.sameName = Math.max(summary.sameName, count);
     return summary;
@@ -161,10 +167,8 @@ class SelectionWalker {
 
     const below = inIntrospection || INTROSPECTION_ROOTS.has(name);
     const child = field.selectionSet ? this.walk(field.selectionSet, below) : empty();
-    const listNesting = child.listNesting + (inIntrospection && INTROSPECTION_LISTS.has(name) ? 1 : 0);
 
     summary.depth = Math.max(summary.depth, inIntrospection ? 0 : 1 + child.depth);
-    summary.listNesting = Math.max(summary.listNesting, listNesting);
     summary.singleUse += child.singleUse;
     summary.sameName = Math.max(summary.sameName, child.sameName);
   }
@@ -187,7 +191,6 @@ class SelectionWalker {
 function merge(into: Summary, from: Summary): void {
   for (const [name, count] of from.names) into.names.set(name, (into.names.get(name) ?? 0) + count);
   into.depth = Math.max(into.depth, from.depth);
-  into.listNesting = Math.max(into.listNesting, from.listNesting);
   into.singleUse += from.singleUse;
   into.sameName = Math.max(into.sameName, from.sameName);
 }
@@ -215,12 +218,14 @@ function countAliasesAndDirectives(document: DocumentNode): { aliases: number; d
 
 /**
  * The limits that need only the parsed document, safe to run before graphql's validation: depth, aliases,
- * directives, same-name selections, sign-in and card fields per operation, introspection nesting.
- * Introspection (`__schema`, `__type`) does not count towards depth; its list nesting is bounded instead.
+ * directives, same-name selections, sign-in and card fields per operation. Introspection (`__schema`,
+ * `__type`) does not count towards depth, or graphql's own introspection query (depth 15) would be refused;
+ * graphql's MaxIntrospectionDepthRule (a specified rule) bounds its nesting of lists instead.
  */
 export function checkDocument(document: DocumentNode, limits: QueryLimits): LimitViolation | null {
   const { aliases, directives } = countAliasesAndDirectives(document);
-  const syntactic = over('aliases', aliases, limits.maxAliases) ?? over('directives', directives, MAX_DIRECTIVES_PER_SELECTION);
+  const syntactic =
+    over('aliases', aliases, limits.maxAliases) ?? over('directives', directives, MAX_DIRECTIVES_PER_SELECTION);
   if (syntactic) return syntactic;
 
   const walker = new SelectionWalker(document);
@@ -230,8 +235,7 @@ export function checkDocument(document: DocumentNode, limits: QueryLimits): Limi
     const violation =
       over('depth', summary.depth, limits.maxDepth) ??
       over('sameNameSelections', summary.sameName, MAX_SAME_NAME_SELECTIONS) ??
-      over('singleUseField', summary.singleUse, 1) ??
-      over('introspectionNesting', summary.listNesting, MAX_INTROSPECTION_LIST_NESTING);
+      over('singleUseField', summary.singleUse, 1);
     if (violation) return violation;
   }
   return null;
@@ -252,7 +256,8 @@ function pageSize(
   if (given?.kind === Kind.VARIABLE) {
     const name = given.name.value;
     const declared = operation.variableDefinitions?.find((def) => def.variable.name.value === name)?.defaultValue;
-    value = Object.hasOwn(variables, name) ? variables[name] : declared?.kind === Kind.INT ? Number(declared.value) : argument.defaultValue;
+    if (Object.hasOwn(variables, name)) value = variables[name];
+    else if (declared?.kind === Kind.INT) value = Number(declared.value);
   }
   if (typeof value !== 'number' || !Number.isInteger(value)) return DEFAULT_PAGE_SIZE;
   return Math.min(Math.max(value, 0), MAX_PAGE_SIZE);
@@ -263,7 +268,8 @@ function pageSize(
  * and a list of objects produces as many values as its page size: its own `first`, else the `first` of
  * the connection field it sits in (`patients(first) { nodes }`), else 20; `first` counts at most 100.
  * Nested lists multiply. A list of scalars counts 1 (one column). `__schema`/`__type` count 1 each: their
- * nesting is bounded by `checkDocument`. `@skip`/`@include` are ignored, so the cost is an upper bound.
+ * nesting is bounded by graphql's MaxIntrospectionDepthRule. `@skip`/`@include` are ignored, so the cost is
+ * an upper bound.
  */
 export function operationCost(
   schema: GraphQLSchema,
@@ -277,7 +283,7 @@ export function operationCost(
   }
   const fragmentCosts = new Map<string, number>();
 
-  const costOf = (selectionSet: SelectionSetNode, parent: GraphQLCompositeType, inheritedPage: number | undefined): number => {
+  const costOf = (selectionSet: SelectionSetNode, parent: GraphQLCompositeType, inheritedPage?: number): number => {
     let cost = 0;
     for (const selection of selectionSet.selections) {
       if (selection.kind === Kind.FIELD) {
@@ -293,7 +299,8 @@ export function operationCost(
           fragmentCosts.set(key, 0);
           const definition = fragments.get(selection.name.value);
           const type = definition && schema.getType(definition.typeCondition.name.value);
-          known = definition && type && isCompositeType(type) ? costOf(definition.selectionSet, type, inheritedPage) : 0;
+          const valid = definition && type && isCompositeType(type);
+          known = valid ? costOf(definition.selectionSet, type, inheritedPage) : 0;
           fragmentCosts.set(key, known);
         }
         cost += known;
@@ -302,8 +309,10 @@ export function operationCost(
     return cost;
   };
 
-  const fieldCost = (field: FieldNode, parent: GraphQLCompositeType, inheritedPage: number | undefined): number => {
-    const definition = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[field.name.value] : undefined;
+  const fieldCost = (field: FieldNode, parent: GraphQLCompositeType, inheritedPage?: number): number => {
+    // Unions have no fields of their own, and `__typename`, `__schema`, `__type` are not among getFields().
+    const fields = isObjectType(parent) || isInterfaceType(parent) ? parent.getFields() : {};
+    const definition = fields[field.name.value];
     if (!definition || !field.selectionSet) return 1;
     const type = getNamedType(definition.type);
     if (!isCompositeType(type)) return 1;

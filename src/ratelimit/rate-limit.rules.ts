@@ -13,6 +13,11 @@ type ShieldRule = Parameters<typeof chain>[number];
  * One shield rule per limit, built once at module load. `no_cache` matters: a cached rule would be
  * evaluated once per request, so ten aliases of a field would count as one call. The rule returns
  * its error rather than throwing it, because shield turns a thrown error into a plain refusal.
+ *
+ * Not graphql-rate-limit's createRateLimitRule: that binds one store when this module loads, while
+ * the store belongs to each server's services (built from its configuration), and it reduces a
+ * refusal to a message, while ours carries retryAfterSeconds and a security event. The rule calls
+ * the library's limiter through `services.rateLimiter` instead.
  */
 const RULES = new Map<string, IRule>(
   RATE_LIMITS.map((spec) => [

@@ -46,18 +46,14 @@ export interface RateLimiterDeps {
  */
 export class RateLimiter {
   private readonly limiters = new Map<string, Limiter>();
-  private lastWarningAt = 0;
-  private suppressedWarnings = 0;
+  /** Per limit: when its last store warning was logged, and how many were skipped since. */
+  private readonly warnings = new Map<string, { at: number; suppressed: number }>();
 
   constructor(private readonly deps: RateLimiterDeps) {
     for (const spec of RATE_LIMITS) {
       const store = new AtomicWindowStore(deps.counters, deps.keyPrefix, windowMs(spec.window), this.maxOf(spec));
       this.limiters.set(spec.id, getGraphQLRateLimiter({ store, identifyContext: (call: LimiterContext) => call.identity }));
     }
-  }
-
-  get storeKind(): CounterStore['kind'] {
-    return this.deps.counters.kind;
   }
 
   /** `max` in force for a spec (scaled by RATE_LIMIT_MULTIPLIER). */
@@ -135,20 +131,20 @@ export class RateLimiter {
     return spec.whenStoreDown === 'open' ? true : rateLimited(STORE_DOWN_RETRY_SECONDS);
   }
 
-  /** At most one warning per interval while the store is failing; the rest are counted in the next one. */
+  /** At most one warning per limit and interval while the store is failing; the rest are counted in the next one. */
   private warn(log: Logger, spec: RateLimitSpec, error: unknown): void {
     const now = Date.now();
-    if (now - this.lastWarningAt < WARNING_INTERVAL_MS) {
-      this.suppressedWarnings += 1;
+    const last = this.warnings.get(spec.id);
+    if (last && now - last.at < WARNING_INTERVAL_MS) {
+      last.suppressed += 1;
       return;
     }
     const cause = error instanceof Error ? error.message : 'unknown error';
     log.warn(
-      { limit: spec.id, failOpen: spec.whenStoreDown === 'open', cause, suppressed: this.suppressedWarnings },
+      { limit: spec.id, failOpen: spec.whenStoreDown === 'open', cause, suppressed: last?.suppressed ?? 0 },
       'rate-limit store unavailable',
     );
-    this.lastWarningAt = now;
-    this.suppressedWarnings = 0;
+    this.warnings.set(spec.id, { at: now, suppressed: 0 });
   }
 }
 

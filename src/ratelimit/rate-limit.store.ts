@@ -18,7 +18,6 @@ export interface Refusal {
  * many, each see a distinct count, so at most `max` of them can see a count within the limit.
  */
 export interface CounterStore {
-  readonly kind: 'redis' | 'memory';
   hit(key: string, windowMs: number): Promise<Hit>;
   /** Marks the key's current window as refused; `firstInWindow` is true exactly once per window. */
   refuse(key: string): Promise<Refusal>;
@@ -38,7 +37,9 @@ export function storeKey(prefix: string, identity: Identity): string {
  * as many timestamps as there were calls before this one (capped at `max`), so the library's
  * comparison becomes `count > max` on a count no other call can share; `setForIdentity` does
  * nothing. `readOnly` and `uncountRejected` are therefore unsupported: every call counts, refused
- * ones included (the window still ends when it started, so hammering does not extend it).
+ * ones included (the window still ends when it started, so hammering does not extend it). The
+ * library's own answer, `enableBatchRequestCache`, only covers aliases sharing one context object
+ * in one process; it does nothing for parallel requests or a second server.
  */
 export class AtomicWindowStore implements Store {
   constructor(
@@ -61,7 +62,6 @@ export class AtomicWindowStore implements Store {
 
 /** Single-process counters (no REDIS_URL): each instance counts alone, so limits are per instance. */
 export class MemoryCounterStore implements CounterStore {
-  readonly kind = 'memory';
   private readonly windows = new Map<string, { count: number; resetAt: number; refused: boolean }>();
   private readonly sweeper = setInterval(() => this.sweep(), 60_000).unref();
 
@@ -120,7 +120,7 @@ interface RateLimitCommands {
   rateLimitRefuse(key: string, mark: string): Promise<[number, number]>;
 }
 
-/** Redis connection settings that make an outage answer within about half a second. */
+/** Where the shared counters live; `onError` hears connection errors (ioredis reports each reconnect attempt). */
 export interface RedisStoreOptions {
   url: string;
   password?: string;
@@ -129,7 +129,6 @@ export interface RedisStoreOptions {
 
 /** Counters shared by every instance through Redis; commands time out quickly so a field can fail open or closed. */
 export class RedisCounterStore implements CounterStore {
-  readonly kind = 'redis';
   private readonly redis: Redis & RateLimitCommands;
 
   constructor(options: RedisStoreOptions) {
@@ -138,7 +137,9 @@ export class RedisCounterStore implements CounterStore {
     const redis = new Redis(options.url, {
       password: options.password,
       lazyConnect: true,
-      commandTimeout: 500,
+      // A store that does not answer within a second counts as down (fail open or closed per field). Lower
+      // values turn event-loop lag under load into false refusals of fail-closed fields.
+      commandTimeout: 1000,
       connectTimeout: 2000,
       // After a failed connection the old socket never reports "close", so ioredis would wait this long on close().
       disconnectTimeout: 200,
@@ -152,13 +153,24 @@ export class RedisCounterStore implements CounterStore {
   }
 
   async hit(key: string, windowMs: number): Promise<Hit> {
+    this.assertReachable();
     const [count, ttl] = await this.redis.rateLimitHit(key, windowMs);
     return { count, resetInMs: ttl };
   }
 
   async refuse(key: string): Promise<Refusal> {
+    this.assertReachable();
     const [ttl, first] = await this.redis.rateLimitRefuse(key, `${key}:refused`);
     return { retryAfterMs: ttl, firstInWindow: first === 1 };
+  }
+
+  /**
+   * Between reconnection attempts a command would wait in ioredis's offline queue until the
+   * timeout: answer at once instead, so an outage costs a fail-open field no latency.
+   */
+  private assertReachable(): void {
+    const status = this.redis.status;
+    if (status === 'reconnecting' || status === 'close' || status === 'end') throw new Error(`Redis connection is ${status}`);
   }
 
   async close(): Promise<void> {

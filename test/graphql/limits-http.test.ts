@@ -223,7 +223,7 @@ describe('abuse limits with the default settings', () => {
       const res = await app.gql(attacks[0]);
       const id = res.headers.get('x-request-id');
       const entry = app.logs.lines.map((line) => JSON.parse(line)).find((line) => line.requestId === id && line.limit);
-      expect(entry).toMatchObject({ limit: 'sameNameSelections', actual: 1000, max: 5, level: 40 });
+      expect(entry).toMatchObject({ limit: 'sameNameSelections', actual: 1000, max: 10, level: 40 });
       expect(app.logs.text()).not.toContain('health health');
     });
   });
@@ -248,7 +248,7 @@ describe('abuse limits with the default settings', () => {
     });
 
     it('applies the limits to GET requests as well', async () => {
-      const query = `{ ${'health '.repeat(6)}}`;
+      const query = `{ ${'health '.repeat(11)}}`;
       const res = await fetch(`${app.url}/graphql?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true' } });
       expectTooComplex({ status: res.status, body: (await res.json()) as GqlResponse['body'], headers: res.headers });
     });

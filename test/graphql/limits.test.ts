@@ -95,10 +95,12 @@ describe('depth', () => {
     expect(checkDocumentText(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, inputValueDeprecation: true }), LIMITS)).toBeNull();
   });
 
-  it('bounds introspection by its nesting of lists instead (the fields-of-a-type-of-a-field loop)', () => {
-    expect(limitOf('{ __schema { types { fields { args { name } } } } }')).toBeNull();
-    expect(limitOf('{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }')).toBe('introspectionNesting');
-    expect(limitOf('{ __type(name: "Patient") { fields { type { fields { type { fields { args { name } } } } } } } }')).toBe('introspectionNesting');
+  it("leaves introspection's nesting of lists to graphql's MaxIntrospectionDepthRule", async () => {
+    const schema = await buildAppSchema();
+    const loop = '{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }';
+    expect(limitOf(loop)).toBeNull();
+    expect(validate(schema, parse(loop)).map((error) => error.message)).toEqual(['Maximum introspection depth exceeded']);
+    expect(validate(schema, parse(getIntrospectionQuery()))).toEqual([]);
   });
 });
 
@@ -127,11 +129,14 @@ describe('directives', () => {
 });
 
 describe('same-named selections (what makes OverlappingFieldsCanBeMerged quadratic)', () => {
-  it('accepts a response name five times in one selection set and refuses six, through fragments too', () => {
-    expect(limitOf(`{ ${'health '.repeat(5)}}`)).toBeNull();
-    expect(limitOf(`{ ${'health '.repeat(6)}}`)).toBe('sameNameSelections');
-    expect(limitOf(`{ health health ... on Query { health health } ...F } fragment F on Query { health health }`)).toBe('sameNameSelections');
-    expect(limitOf(`{ me { ${'id '.repeat(6)}} }`)).toBe('sameNameSelections');
+  it('accepts a response name ten times in one selection set and refuses eleven, through fragments too', () => {
+    expect(limitOf(`{ ${'health '.repeat(10)}}`)).toBeNull();
+    expect(limitOf(`{ ${'health '.repeat(11)}}`)).toBe('sameNameSelections');
+    const four = 'health '.repeat(4);
+    expect(limitOf(`{ ${four} ... on Query { ${four} } ...F } fragment F on Query { ${four} }`)).toBe('sameNameSelections');
+    expect(limitOf(`{ ${four} ... on Query { ${four} } ...F } fragment F on Query { health health }`)).toBeNull();
+    expect(limitOf(`{ me { ${'id '.repeat(11)}} }`)).toBe('sameNameSelections');
+    expect(limitOf(`{ a: health ${'health '.repeat(10)}}`)).toBeNull();
   });
 
   it('refuses the thousand-field documents quickly, without graphql validating them', () => {
@@ -242,7 +247,7 @@ describe('the persisted-query manifest', () => {
   });
 
   it('refuses a document over the limits, naming its hash and not its text', () => {
-    const query = `{ ${'health '.repeat(6)}}`;
+    const query = `{ ${'health '.repeat(11)}}`;
     const path = file('over.json', { [sha256(query)]: query });
     let error: unknown;
     try {
@@ -256,7 +261,7 @@ describe('the persisted-query manifest', () => {
   });
 
   it('is required, and checked, before the server starts in PERSISTED_QUERIES=only', () => {
-    const over = `{ ${'health '.repeat(6)}}`;
+    const over = `{ ${'health '.repeat(11)}}`;
     const path = file('start.json', { [sha256(over)]: over });
     expect(() => createQueryLimits({ limits: LIMITS, persistedQueries: 'only' })).toThrow(/PERSISTED_QUERIES_MANIFEST: required/);
     expect(() => createQueryLimits({ limits: LIMITS, persistedQueries: 'only', persistedQueriesManifest: path })).toThrow(ConfigError);

@@ -5,7 +5,7 @@ import type { GraphQLContext } from '../../src/graphql/context';
 import { buildExecutableSchema } from '../../src/graphql/schema';
 import { createAccount, sql, testEmail, testPassword, userColumn, type TestAccount } from '../support/accounts';
 import { startTestApp, type GqlResponse, type TestApp } from '../support/app';
-import { clientAddress, flushPrefix, limitedEnv, LOGIN_ONLY, tokenFor, uniquePrefix } from './rate-limit-support';
+import { clientAddress, describeWithRedis, flushPrefix, limitedEnv, LOGIN_ONLY, tokenFor, uniquePrefix } from './rate-limit-support';
 
 const tag = randomBytes(3).toString('hex');
 const prefixes = { trusted: uniquePrefix('api'), direct: uniquePrefix('api-direct'), scaled: uniquePrefix('api-scaled') };
@@ -32,7 +32,7 @@ async function sessionsOf(app: TestApp, userId: string): Promise<number> {
   return Number(row.n);
 }
 
-describe('rate limits through the API (real server, real Redis)', () => {
+describeWithRedis('rate limits through the API (real server, real Redis)', () => {
   // Behind a trusted proxy (127.0.0.1), so each test picks its own client address.
   let app: TestApp;
   // No TRUST_PROXY: X-Forwarded-For must be ignored.

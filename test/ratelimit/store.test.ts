@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { RATE_LIMITS, scaledMax, windowMs } from '../../src/ratelimit/rate-limit.limits';
 import { AtomicWindowStore, MemoryCounterStore, RedisCounterStore, storeKey, type CounterStore } from '../../src/ratelimit/rate-limit.store';
 import { clientBucket } from '../../src/ratelimit/rate-limit.subject';
-import { flushPrefix, REDIS_URL, uniquePrefix } from './rate-limit-support';
+import { describeWithRedis, flushPrefix, REDIS_URL, uniquePrefix } from './rate-limit-support';
 
 const info = { fieldName: 'login' } as GraphQLResolveInfo;
 const prefix = uniquePrefix('store');
@@ -30,7 +30,7 @@ async function passing(stores: Store[], calls: number, max: number, identity = `
 
 afterAll(async () => {
   for (const store of opened) await store.close();
-  await flushPrefix(prefix);
+  if (process.env.REDIS_URL) await flushPrefix(prefix);
 });
 
 describe('counting with graphql-rate-limit', () => {
@@ -45,7 +45,7 @@ describe('counting with graphql-rate-limit', () => {
     expect(await passing([new AtomicWindowStore(counters, prefix, 60_000, 5)], 40, 5)).toBe(5);
   });
 
-  it('lets exactly max through when the calls are spread over two Redis connections (two servers)', async () => {
+  (process.env.REDIS_URL ? it : it.skip)('lets exactly max through when the calls are spread over two Redis connections (two servers)', async () => {
     const stores = [redisStore(), redisStore()].map((counters) => new AtomicWindowStore(counters, prefix, 60_000, 5));
 
     expect(await passing(stores, 50, 5)).toBe(5);
@@ -63,10 +63,10 @@ describe('counting with graphql-rate-limit', () => {
   });
 });
 
-describe.each([
-  ['in-process', () => new MemoryCounterStore()],
-  ['Redis', () => redisStore()],
-])('%s counters', (_name, make) => {
+const backends: [string, () => CounterStore][] = [['in-process', () => new MemoryCounterStore()]];
+if (process.env.REDIS_URL) backends.push(['Redis', () => redisStore()]);
+
+describe.each(backends)('%s counters', (_name, make) => {
   let counters: CounterStore;
   beforeAll(() => {
     counters = make();
@@ -105,7 +105,7 @@ describe.each([
   });
 });
 
-describe('Redis counters', () => {
+describeWithRedis('Redis counters', () => {
   it('give a counter left without an expiry one, so no key locks forever', async () => {
     const raw = new Redis(REDIS_URL);
     const k = storeKey(prefix, { contextIdentity: 'orphan', fieldIdentity: 'login' });
