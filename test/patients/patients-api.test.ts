@@ -81,6 +81,19 @@ describe('patients through the API', () => {
     expect(res.body.data!.patient.mrn).toMatch(/^MRN\d{9}$/);
   });
 
+  it('records who read which fields of the record, and why, before answering', async () => {
+    const res = await app.gql(`query { patient(id: "${patientId}") { id ssn lastName } }`, {}, tokens.PHYSICIAN);
+    expect(res.body.errors).toBeUndefined();
+
+    const [row] = await rawQuery<{ action: string; purpose: string; outcome: string; fields: string[]; actor_role: string; request_id: string }>(
+      app.db.url,
+      "SELECT action, purpose, outcome, fields, actor_role, request_id FROM audit_events WHERE patient_id = $1 AND action = 'patient.read' ORDER BY at DESC LIMIT 1",
+      [patientId],
+    );
+    expect(row).toMatchObject({ action: 'patient.read', purpose: 'TREATMENT', outcome: 'ALLOWED', actor_role: 'PHYSICIAN', fields: ['id', 'ssn', 'lastName'] });
+    expect(row.request_id).toBe(res.headers.get('x-request-id'));
+  });
+
   it('stores nothing it received through the API in plaintext, in any table or in a pg_dump', async () => {
     const secrets = [registration.firstName, registration.lastName, '219-09-9999', '219099999', registration.email,
       '4155550142', registration.address.line1, registration.insuranceMemberId, `Chest pain on exertion ${tag}`,
