@@ -156,8 +156,8 @@ function refuse(res: Response, error: AppError): void {
  * Express middleware in front of Apollo that refuses an over-limit document before Apollo parses it.
  * Apollo's plugin hooks cannot refuse a request between parsing and validation (a throw there becomes a
  * 500), and graphql's OverlappingFieldsCanBeMerged is quadratic in same-named fields (16.15 aborts at a
- * budget that still takes about a second), so this is where a document of a thousand of them must stop. Requests it cannot read (batches, other content types) pass on to Apollo,
- * which refuses them; a hash-only request passes on too, its document having passed these checks when it
+ * budget that still takes about a second), so this is where a document of a thousand of them must stop.
+ * Requests it cannot read (batches, other content types) pass on to Apollo, which refuses them; a hash-only request passes on too, its document having passed these checks when it
  * was registered. The plugin above repeats the checks and is the authoritative one.
  */
 export function queryLimitsGuard(limits: QueryLimits, allowList?: PersistedQueryManifest) {

@@ -64,10 +64,13 @@ export class PatientResolver {
     return { nodes, count: nodes.length, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
   }
 
-  @Query(() => [Patient], { description: 'Exact matches among patients you may reach; lastName goes with dateOfBirth.' })
+  @Query(() => [Patient], {
+    description: 'Exact matches among patients you may reach (case, spaces and dashes ignored); lastName goes with dateOfBirth.',
+  })
   async findPatients(
     @Arg('ssn', () => String, { nullable: true }) ssn: string | null,
     @Arg('email', () => String, { nullable: true }) email: string | null,
+    @Arg('phone', () => String, { nullable: true }) phone: string | null,
     @Arg('mrn', () => String, { nullable: true }) mrn: string | null,
     @Arg('lastName', () => String, { nullable: true }) lastName: string | null,
     @Arg('dateOfBirth', () => DateScalar, { nullable: true }) dateOfBirth: string | null,
@@ -80,10 +83,11 @@ export class PatientResolver {
       [ssn, PhiCategory.IDENTIFIER],
       [mrn, PhiCategory.IDENTIFIER],
       [email, PhiCategory.CONTACT],
+      [phone, PhiCategory.CONTACT],
       [lastName ?? dateOfBirth, PhiCategory.DEMOGRAPHIC],
     ];
     if (criteria.some(([value, category]) => value != null && visibilityOf(actor.role, category) === 'NONE')) throw forbidden();
-    const rows = await ctx.services.patients.search(ctx.em, { ssn, email, mrn, lastName, dateOfBirth }, ctx.services.access.listScope(actor));
+    const rows = await ctx.services.patients.search(ctx.em, { ssn, email, phone, mrn, lastName, dateOfBirth }, ctx.services.access.listScope(actor));
     return this.reachable(ctx, rows, selectedFields(info));
   }
 

@@ -16,6 +16,7 @@ export const MAX_PAGE_SIZE = 100;
 export interface PatientSearch {
   ssn?: string | null;
   email?: string | null;
+  phone?: string | null;
   mrn?: string | null;
   lastName?: string | null;
   dateOfBirth?: string | null;
@@ -165,6 +166,7 @@ export class PatientService {
     const where: Record<string, string> = {};
     if (criteria.ssn) where.ssnBidx = this.vault.indexFor(em, 'Patient', 'ssn', valid.ssn(criteria.ssn));
     if (criteria.email) where.emailBidx = this.vault.indexFor(em, 'Patient', 'email', valid.email(criteria.email));
+    if (criteria.phone) where.phoneBidx = this.vault.indexFor(em, 'Patient', 'phone', valid.phone(criteria.phone));
     if (criteria.mrn) where.mrnBidx = this.vault.indexFor(em, 'Patient', 'mrn', valid.mrn(criteria.mrn));
     if (criteria.lastName || criteria.dateOfBirth) {
       if (!criteria.lastName || !criteria.dateOfBirth) {

@@ -197,7 +197,7 @@ describe('patients through the API', () => {
     expect(res.body.errors![0].extensions!.field).toBe('diagnosisCodes.1');
   });
 
-  it('finds patients by exact SSN, email, MRN and last name with date of birth', async () => {
+  it('finds patients by exact SSN, email, MRN, phone and last name with date of birth', async () => {
     const mrn = (await app.gql(READ, { id: patientId }, tokens.PHYSICIAN)).body.data!.patient.mrn as string;
     const find = async (args: string) =>
       (await app.gql(`query { findPatients(${args}) { id } }`, {}, tokens.RECEPTIONIST)).body.data!.findPatients.map((p: { id: string }) => p.id);
@@ -205,6 +205,8 @@ describe('patients through the API', () => {
     expect(await find('ssn: "219099999"')).toEqual([patientId]);
     expect(await find(`email: " ${registration.email.toUpperCase()} "`)).toEqual([patientId]);
     expect(await find(`mrn: "${mrn.toLowerCase()}"`)).toEqual([patientId]);
+    // Both were registered with this number (a shared family phone): both match.
+    expect((await find('phone: "+1 415-555-0142"')).sort()).toEqual([patientId, otherPatientId].sort());
     expect((await find(`lastName: "${registration.lastName.toUpperCase()}", dateOfBirth: "1975-09-30"`)).sort()).toEqual([patientId, otherPatientId].sort());
     expect(await find('ssn: "219-09-9998"')).toEqual([]);
   });
