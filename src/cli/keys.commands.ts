@@ -1,4 +1,5 @@
-import { KeyRotationService, type RotationProgress } from '../keys/key-rotation.service';
+import type { RotationProgress } from '../keys/key-rotation.options';
+import { KeyRotationService } from '../keys/key-rotation.service';
 import { checkPhiClassification, discoverEntityMetadata, type PhiCheckEntry } from '../keys/phi-check';
 import type { Services } from '../services';
 import { withServices, type Command, type CommandContext } from './cli-context';
