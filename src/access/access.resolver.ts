@@ -30,8 +30,8 @@ export class CareTeamResolver {
   ): Promise<boolean> {
     const actor = requireRole(ctx, 'ADMIN');
     const { careTeams, audit } = ctx.services;
-    const added = await careTeams.assign(ctx.em, actor.userId, patientId, userId, () =>
-      audit.record(ctx, [allowed('care_team.assign', patientId, 'OPERATIONS', ['userId'])]),
+    const added = await careTeams.assign(ctx.em, actor.userId, patientId, userId, (_changed, em) =>
+      audit.record({ ...ctx, em }, [allowed('care_team.assign', patientId, 'OPERATIONS', ['userId'])]),
     );
     forget(ctx, patientId);
     // The audit row has no column for the member; this line (same request id) names them.
@@ -49,8 +49,8 @@ export class CareTeamResolver {
   ): Promise<boolean> {
     const actor = requireRole(ctx, 'ADMIN');
     const { careTeams, audit } = ctx.services;
-    const removed = await careTeams.remove(ctx.em, patientId, userId, () =>
-      audit.record(ctx, [allowed('care_team.remove', patientId, 'OPERATIONS', ['userId'])]),
+    const removed = await careTeams.remove(ctx.em, patientId, userId, (_changed, em) =>
+      audit.record({ ...ctx, em }, [allowed('care_team.remove', patientId, 'OPERATIONS', ['userId'])]),
     );
     forget(ctx, patientId);
     ctx.log.info({ memberId: userId, by: actor.userId, removed }, 'care team member removed');
@@ -89,16 +89,16 @@ export class BreakGlassResolver {
   ): Promise<BreakGlassGrant> {
     const actor = requireRole(ctx, 'PHYSICIAN', 'NURSE');
     const { breakGlass, audit } = ctx.services;
-    const grant = await breakGlass.grant(ctx.em, actor, patientId, reason, async (opened, minutes) => {
+    const grant = await breakGlass.grant(ctx.em, actor, patientId, reason, async (opened, minutes, em) => {
       // Ids and the duration only: the reason may describe the patient and stays sealed.
-      await audit.securityEvent(ctx.em, {
+      await audit.securityEvent(em, {
         eventType: 'BREAK_GLASS',
         severity: 'HIGH',
         actorId: actor.userId,
         patientId: opened.patientId,
         details: { grantId: opened.id, minutes },
       });
-      await audit.record(ctx, [allowed('break_glass.grant', opened.patientId, 'EMERGENCY', ['reason'])]);
+      await audit.record({ ...ctx, em }, [allowed('break_glass.grant', opened.patientId, 'EMERGENCY', ['reason'])]);
     });
     forget(ctx, grant.patientId);
     ctx.log.warn({ grantId: grant.id, by: actor.userId }, 'break-glass access granted');

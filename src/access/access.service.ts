@@ -65,15 +65,15 @@ export class AccessService {
       case 'ADMIN':
       case 'PHYSICIAN':
       case 'NURSE': {
-        const connection = em.getConnection();
+        // em.execute, not the raw connection: inside a caller's transaction this sees its uncommitted rows.
         const [team, glass] = await Promise.all([
-          connection.execute<{ patient_id: string }[]>(
+          em.execute<{ patient_id: string }[]>(
             'SELECT patient_id FROM care_team_members WHERE user_id = ? AND patient_id IN (?)',
             [actor.userId, ids],
           ),
           actor.role === 'ADMIN'
             ? Promise.resolve([] as { patient_id: string }[])
-            : connection.execute<{ patient_id: string }[]>(
+            : em.execute<{ patient_id: string }[]>(
                 `SELECT DISTINCT patient_id FROM break_glass_grants
                  WHERE user_id = ? AND patient_id IN (?) AND revoked_at IS NULL AND expires_at > now()`,
                 [actor.userId, ids],

@@ -76,7 +76,7 @@ export class BreakGlassService {
     actor: Actor,
     patientId: string,
     reason: string,
-    record: (grant: BreakGlassGrant, minutes: number) => Promise<void>,
+    record: (grant: BreakGlassGrant, minutes: number, em: EntityManager) => Promise<void>,
   ): Promise<BreakGlassGrant> {
     const justification = validReason(reason);
     await this.assertFreshSecondFactor(em, actor);
@@ -96,7 +96,7 @@ export class BreakGlassService {
         [sealed.id, patientId, actor.userId, sealed.reason, this.minutes],
       );
       const grant = toGrant(row);
-      await record(grant, this.minutes);
+      await record(grant, this.minutes, tem);
       return grant;
     });
   }

@@ -15,8 +15,8 @@ export async function assertPatientExists(em: EntityManager, patientId: string):
   if (rows.length === 0) throw notFound('Patient');
 }
 
-/** Writes the audit record of a care-team change; told whether anything changed. */
-export type CareTeamRecorder = (changed: boolean) => Promise<void>;
+/** Writes the audit record of a care-team change through `em` (the change's transaction); told whether anything changed. */
+export type CareTeamRecorder = (changed: boolean, em: EntityManager) => Promise<void>;
 
 /**
  * Care teams: the staff treating a patient. Membership is what gives clinicians (and an ADMIN
@@ -47,7 +47,7 @@ export class CareTeamService {
          ON CONFLICT (patient_id, user_id) DO NOTHING RETURNING id`,
         [randomUUID(), patientId, userId, addedBy],
       );
-      await record(rows.length > 0);
+      await record(rows.length > 0, tem);
       return rows.length > 0;
     });
   }
@@ -62,7 +62,7 @@ export class CareTeamService {
             userId,
           ])
         : [];
-      await record(rows.length > 0);
+      await record(rows.length > 0, tem);
       return rows.length > 0;
     });
   }

@@ -3,7 +3,7 @@ import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import { forget, reachOne } from '../access/reach';
 import { requireRole } from '../access/role.guard';
 import type { GraphQLContext } from '../graphql/context';
-import { notFound } from '../graphql/errors';
+import { forbidden, notFound } from '../graphql/errors';
 import { Consent, ConsentType } from './consent.entity';
 import type { ConsentRecorder } from './consent.service';
 import { CONSENT_MANAGERS, ConsentInput, ConsentState } from './consent.types';
@@ -22,6 +22,11 @@ async function consentPurpose(ctx: GraphQLContext, patientId: string): Promise<s
   return (await reachOne(ctx, patientId)).purpose;
 }
 
+// Consents that open a patient's data to someone: an integrator (DATA_SHARING) or the care team's view of
+// sensitive encounters (SENSITIVE_DATA). Only the patient, or privacy staff recording the patient's own
+// signed consent, may grant them, never the staff who would gain the access.
+const ACCESS_GRANTING = new Set<ConsentType>([ConsentType.DATA_SHARING, ConsentType.SENSITIVE_DATA]);
+
 /** The caller as recorded on the consent row: PORTAL for the patient themself, API for staff. */
 function recorder(ctx: GraphQLContext): ConsentRecorder {
   const actor = requireRole(ctx, ...CONSENT_MANAGERS);
@@ -37,16 +42,34 @@ function recorder(ctx: GraphQLContext): ConsentRecorder {
 /** Consent: grants and withdrawals as append-only records, and a patient's consent state. */
 @Resolver()
 export class ConsentResolver {
-  @Mutation(() => Consent, { description: 'Records a grant of one consent type under a policy version; returns the new record.' })
+  @Mutation(() => Consent, {
+    description:
+      'Records a grant of one consent type under a policy version. DATA_SHARING and SENSITIVE_DATA, which open the ' +
+      'record to others, are recorded only by the patient or by a privacy officer.',
+  })
   async grantConsent(@Arg('input', () => ConsentInput) input: ConsentInput, @Ctx() ctx: GraphQLContext): Promise<Consent> {
     const purpose = await consentPurpose(ctx, input.patientId);
+    const actor = requireRole(ctx, ...CONSENT_MANAGERS);
+    if (ACCESS_GRANTING.has(input.type) && actor.role !== 'PATIENT' && actor.role !== 'PRIVACY_OFFICER') throw forbidden();
 
-    const consent = await ctx.services.consents.grant(ctx.em, input.patientId, input.type, input.policyVersion, recorder(ctx));
+    const consent = await ctx.em.transactional(async (em) => {
+      const tctx = { ...ctx, em };
+      const granted = await ctx.services.consents.grant(em, input.patientId, input.type, input.policyVersion, recorder(ctx));
+      await ctx.services.audit.record(tctx, [
+        { action: 'consent.grant', patientId: granted.patientId, purpose, outcome: 'ALLOWED', fields: ['type', 'policyVersion'] },
+      ]);
+      if (ACCESS_GRANTING.has(input.type) && actor.role !== 'PATIENT') {
+        await ctx.services.audit.securityEvent(em, {
+          eventType: 'CONSENT_RECORDED_BY_STAFF',
+          severity: 'MEDIUM',
+          actorId: actor.userId,
+          patientId: input.patientId,
+          details: { consentId: granted.id, type: input.type },
+        });
+      }
+      return granted;
+    });
     forget(ctx, input.patientId);
-
-    await ctx.services.audit.record(ctx, [
-      { action: 'consent.grant', patientId: consent.patientId, purpose, outcome: 'ALLOWED', fields: ['type', 'policyVersion'] },
-    ]);
     return consent;
   }
 
@@ -60,12 +83,14 @@ export class ConsentResolver {
   ): Promise<Consent> {
     const purpose = await consentPurpose(ctx, patientId);
 
-    const consent = await ctx.services.consents.withdraw(ctx.em, patientId, type, recorder(ctx));
+    const consent = await ctx.em.transactional(async (em) => {
+      const withdrawn = await ctx.services.consents.withdraw(em, patientId, type, recorder(ctx));
+      await ctx.services.audit.record({ ...ctx, em }, [
+        { action: 'consent.withdraw', patientId: withdrawn.patientId, purpose, outcome: 'ALLOWED', fields: ['type'] },
+      ]);
+      return withdrawn;
+    });
     forget(ctx, patientId);
-
-    await ctx.services.audit.record(ctx, [
-      { action: 'consent.withdraw', patientId: consent.patientId, purpose, outcome: 'ALLOWED', fields: ['type'] },
-    ]);
     return consent;
   }
 

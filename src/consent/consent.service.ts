@@ -61,7 +61,7 @@ export class ConsentService {
   async currentlyGiven(em: EntityManager, patientIds: string[], types: ConsentType[]): Promise<Map<string, Set<ConsentType>>> {
     const given = new Map<string, Set<ConsentType>>();
     if (patientIds.length === 0 || types.length === 0) return given;
-    const rows: { patient_id: string; type: ConsentType; given: boolean }[] = await em.getConnection().execute(
+    const rows: { patient_id: string; type: ConsentType; given: boolean }[] = await em.execute(
       `SELECT DISTINCT ON (patient_id, type) patient_id, type, given FROM consents
        WHERE patient_id IN (?) AND type IN (?) ORDER BY patient_id, type, at DESC, id DESC`,
       [patientIds, types],

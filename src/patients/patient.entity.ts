@@ -1,4 +1,4 @@
-import { Entity, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 
 import { DateScalar } from '../graphql/scalars';
@@ -21,6 +21,8 @@ registerEnumType(Sex, { name: 'Sex', description: 'Administrative sex (FHIR Admi
  */
 @ObjectType({ description: 'A patient. PHI fields are redacted according to the caller’s role.' })
 @Entity({ tableName: 'patients' })
+// One MRN, one patient: a duplicate would let a search by MRN return the wrong person.
+@Unique({ properties: ['mrnBidx'] })
 @PhiSubject('id')
 @CompoundBlindIndex('nameDob', [
   { property: 'lastName', normalizer: 'name' },
@@ -33,6 +35,9 @@ export class Patient {
 
   @Phi({ category: PhiCategory.IDENTIFIER, blindIndex: 'mrn', partial: 'last4', description: 'Medical record number.' })
   mrn!: PhiEnvelope;
+
+  /** Set by the sealing layer beside `mrn`. */
+  mrnBidx?: string;
 
   @Phi({ category: PhiCategory.DEMOGRAPHIC, partial: 'initial' })
   firstName!: PhiEnvelope;

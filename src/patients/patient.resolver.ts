@@ -102,10 +102,14 @@ export class PatientResolver {
   async createPatient(@Arg('input', () => PatientInput) input: PatientInput, @Ctx() ctx: GraphQLContext): Promise<Patient> {
     const actor = requireActor(ctx);
     const clinician = actor.role === 'PHYSICIAN' || actor.role === 'NURSE' ? actor.userId : undefined;
-    const patient = await ctx.services.patients.create(ctx.em, input, clinician);
-    const access = await reachOne(ctx, patient.id);
-    await ctx.services.audit.record(ctx, [{ action: 'patient.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
-    return patient;
+    // The record, the registering clinician's care-team membership and the audit row commit together or not at all.
+    return ctx.em.transactional(async (em) => {
+      const tctx = { ...ctx, em };
+      const patient = await ctx.services.patients.create(em, input, clinician);
+      const access = await reachOne(tctx, patient.id);
+      await ctx.services.audit.record(tctx, [{ action: 'patient.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+      return patient;
+    });
   }
 
   @Mutation(() => Patient, { description: 'Changes the given fields of a patient you may reach.' })
@@ -116,9 +120,11 @@ export class PatientResolver {
   ): Promise<Patient> {
     const existing = await ctx.services.patients.get(ctx.em, id);
     const access = await reachOne(ctx, existing.id);
-    const patient = await ctx.services.patients.update(ctx.em, id, input);
-    await ctx.services.audit.record(ctx, [{ action: 'patient.update', patientId: id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
-    return patient;
+    return ctx.em.transactional(async (em) => {
+      const patient = await ctx.services.patients.update(em, id, input);
+      await ctx.services.audit.record({ ...ctx, em }, [{ action: 'patient.update', patientId: id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+      return patient;
+    });
   }
 
   @FieldResolver(() => [Encounter], {
@@ -153,9 +159,11 @@ export class EncounterResolver {
     const patient = await ctx.services.patients.get(ctx.em, input.patientId);
     const access = await reachOne(ctx, patient.id);
     if (access.relation !== 'CARE_TEAM' && access.relation !== 'BREAK_GLASS') throw forbidden();
-    const encounter = await ctx.services.patients.createEncounter(ctx.em, actor.userId, input);
-    await ctx.services.audit.record(ctx, [{ action: 'encounter.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
-    return encounter;
+    return ctx.em.transactional(async (em) => {
+      const encounter = await ctx.services.patients.createEncounter(em, actor.userId, input);
+      await ctx.services.audit.record({ ...ctx, em }, [{ action: 'encounter.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+      return encounter;
+    });
   }
 
   @FieldResolver(() => Patient, { description: 'The patient this encounter belongs to.' })

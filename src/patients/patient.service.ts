@@ -105,7 +105,7 @@ export class PatientService {
     em.persist(patient);
     await this.flushUnique(em, 'mrn');
     if (careTeamMemberId) {
-      await em.getConnection().execute(
+      await em.execute(
         'INSERT INTO care_team_members (id, patient_id, user_id, added_by, created_at) VALUES (?, ?, ?, ?, now())',
         [randomUUID(), patient.id, careTeamMemberId, careTeamMemberId],
       );

@@ -322,7 +322,8 @@ async function setUp(): Promise<void> {
   await assign(ids.B, otherPhysician.user.id);
 
   const consent = async (query: string, variables: Record<string, unknown>, given: boolean) => {
-    const res = await app.gql(query, variables, tokens.get('RECEPTIONIST'));
+    // DATA_SHARING opens the record to integrators: only the patient or the privacy office records it.
+    const res = await app.gql(query, variables, tokens.get('PRIVACY_OFFICER'));
     expect(res.body.data?.grantConsent?.given ?? res.body.data?.withdrawConsent?.given).toBe(given);
   };
   await consent(GRANT, { input: { patientId: ids.A, type: 'DATA_SHARING', policyVersion: 'share-1' } }, true);

@@ -100,12 +100,36 @@ describe('consent records', () => {
     expect(after.slice(0, 2)).toEqual(before);
   });
 
+  it('refuses staff who would gain access the consents that grant it (regression: self-granted access)', async () => {
+    const patientId = await newPatient();
+
+    for (const [type, token] of [
+      ['DATA_SHARING', tokens.RECEPTIONIST],
+      ['DATA_SHARING', tokens.PHYSICIAN],
+      ['SENSITIVE_DATA', tokens.PHYSICIAN],
+      ['SENSITIVE_DATA', tokens.NURSE],
+    ] as const) {
+      expect(codeOf(await grant(patientId, type, 'v1', token))).toMatch(/FORBIDDEN|NOT_FOUND/);
+    }
+    const rows = await sql(app, 'SELECT 1 FROM consents WHERE patient_id = $1', [patientId]);
+    expect(rows).toHaveLength(0);
+
+    expect((await grant(patientId, 'DATA_SHARING', 'v1', tokens.PRIVACY_OFFICER)).body.data!.grantConsent).toMatchObject({ given: true });
+    const events = await sql<{ event_type: string; details: Record<string, unknown> }>(
+      app,
+      "SELECT event_type, details FROM security_events WHERE patient_id = $1 AND event_type = 'CONSENT_RECORDED_BY_STAFF'",
+      [patientId],
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0].details).toMatchObject({ type: 'DATA_SHARING' });
+  });
+
   it('orders records written at the same moment strictly, so the current state is always the last one recorded', async () => {
     const patientId = await newPatient();
 
     await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        i % 2 === 0 ? grant(patientId, 'DATA_SHARING', `v${i}`, tokens.RECEPTIONIST) : withdraw(patientId, 'DATA_SHARING', tokens.PRIVACY_OFFICER),
+        i % 2 === 0 ? grant(patientId, 'DATA_SHARING', `v${i}`, tokens.PRIVACY_OFFICER) : withdraw(patientId, 'DATA_SHARING', tokens.RECEPTIONIST),
       ),
     );
 

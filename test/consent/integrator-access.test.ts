@@ -51,7 +51,8 @@ describe('integrator access through DATA_SHARING consent', () => {
 
   const consent = (patientId: string, type: string, given: boolean) =>
     given
-      ? app.gql(GRANT, { input: { patientId, type, policyVersion: 'share-2026.1' } }, tokens.RECEPTIONIST)
+      // Consents that open the record to others are recorded by the privacy office (the patient's signed form).
+      ? app.gql(GRANT, { input: { patientId, type, policyVersion: 'share-2026.1' } }, tokens.PRIVACY_OFFICER)
       : app.gql(WITHDRAW, { patientId, type }, tokens.RECEPTIONIST);
 
   /** What an integrator sees of one patient on each path: direct read, list page, and two searches. */
@@ -70,7 +71,7 @@ describe('integrator access through DATA_SHARING consent', () => {
 
   beforeAll(async () => {
     app = await startTestApp();
-    for (const role of ['ADMIN', 'RECEPTIONIST', 'PHYSICIAN'] as Role[]) {
+    for (const role of ['ADMIN', 'RECEPTIONIST', 'PHYSICIAN', 'PRIVACY_OFFICER'] as Role[]) {
       accounts[role] = await createAccount(app, role);
       tokens[role] = (await signIn(app, accounts[role])).accessToken;
     }
@@ -151,6 +152,10 @@ describe('integrator access through DATA_SHARING consent', () => {
     const encounters = async () =>
       ((await app.gql(READ, { id: patient.id }, tokens.PHYSICIAN)).body.data!.patient.encounters as { id: string }[]).map((e) => e.id).sort();
 
+    expect(await encounters()).toEqual([patient.plainEncounter]);
+    // The care-team physician cannot record the consent that would open these encounters to them.
+    const selfGrant = await app.gql(GRANT, { input: { patientId: patient.id, type: 'SENSITIVE_DATA', policyVersion: 's-1' } }, tokens.PHYSICIAN);
+    expect(selfGrant.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(await encounters()).toEqual([patient.plainEncounter]);
 
     await consent(patient.id, 'SENSITIVE_DATA', true);

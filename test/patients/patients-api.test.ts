@@ -94,6 +94,22 @@ describe('patients through the API', () => {
     expect(row.request_id).toBe(res.headers.get('x-request-id'));
   });
 
+  it('writes no patient when its audit row cannot be written (regression: change committed before its audit row)', async () => {
+    const count = async () => Number((await rawQuery<{ n: string }>(app.db.url, 'SELECT count(*) AS n FROM patients'))[0].n);
+    const before = await count();
+    await rawQuery(app.db.url, 'ALTER TABLE audit_events RENAME TO audit_events_unavailable');
+    try {
+      const res = await app.gql(CREATE, { input: { ...registration, ssn: null, email: null } }, tokens.PHYSICIAN);
+
+      expect(codeOf(res)).toBe('INTERNAL_SERVER_ERROR');
+      expect(await count()).toBe(before);
+      const orphans = await rawQuery(app.db.url, 'SELECT 1 FROM care_team_members m LEFT JOIN patients p ON p.id = m.patient_id WHERE p.id IS NULL');
+      expect(orphans).toHaveLength(0);
+    } finally {
+      await rawQuery(app.db.url, 'ALTER TABLE audit_events_unavailable RENAME TO audit_events');
+    }
+  });
+
   it('stores nothing it received through the API in plaintext, in any table or in a pg_dump', async () => {
     const secrets = [registration.firstName, registration.lastName, '219-09-9999', '219099999', registration.email,
       '4155550142', registration.address.line1, registration.insuranceMemberId, `Chest pain on exertion ${tag}`,
@@ -189,6 +205,18 @@ describe('patients through the API', () => {
     expect(JSON.stringify(res.body)).not.toContain(JSON.stringify(Object.values(change)[0]).slice(1, -1));
     const after = await rawQuery<{ n: string }>(app.db.url, 'SELECT count(*) AS n FROM patients');
     expect(after[0].n).toBe(before[0].n);
+  });
+
+  it('refuses a second patient with an MRN already in use, naming the field (regression: MRN was not unique)', async () => {
+    const mrn = (await app.gql(READ, { id: patientId }, tokens.PHYSICIAN)).body.data!.patient.mrn as string;
+    const before = await rawQuery<{ n: string }>(app.db.url, 'SELECT count(*) AS n FROM patients');
+
+    const res = await app.gql(CREATE, { input: { ...registration, mrn: ` ${mrn.toLowerCase()} ` } }, tokens.RECEPTIONIST);
+
+    expect(codeOf(res)).toBe('BAD_USER_INPUT');
+    expect(res.body.errors![0].extensions!.field).toBe('mrn');
+    expect(JSON.stringify(res.body)).not.toContain(mrn);
+    expect((await rawQuery<{ n: string }>(app.db.url, 'SELECT count(*) AS n FROM patients'))[0].n).toBe(before[0].n);
   });
 
   it('refuses a diagnosis that is not an ICD-10 code, naming its position', async () => {
