@@ -40,8 +40,11 @@ export interface Services {
 export function createServices(config: Config, orm: MikroORM, logger: Logger): Services {
   const versions = parseMasterKeys(config.keys.masterKeys);
   const ring = new MasterKeyRing({ versions, active: config.keys.masterKeyActive ?? Math.max(...versions.keys()) });
+  // The ring keeps its own copies; the parsed keys are wiped at once.
+  for (const key of versions.values()) key.fill(0);
   const dataKeys = new DataKeyService(ring, new DataKeyCache({ maxEntries: 10_000, ttlMs: 5 * 60_000 }));
-  const vault = new PhiVault(dataKeys, new BlindIndexer(config.keys.blindIndexKey));
+  const indexer = new BlindIndexer(config.keys.blindIndexKey);
+  const vault = new PhiVault(dataKeys, indexer);
   const consents = new ConsentService();
   const auth = new AuthService({ config, orm, vault, logger });
   const audit = new AuditService();
@@ -65,6 +68,8 @@ export function createServices(config: Config, orm: MikroORM, logger: Logger): S
     },
     async close() {
       dataKeys.cache.clear();
+      ring.destroy();
+      indexer.destroy();
       await rateLimiter.close();
     },
   };

@@ -50,7 +50,17 @@ export class ConfigError extends Error {
   }
 }
 
-const PHI_READING_ROLES: Role[] = ['ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'INTEGRATOR'];
+/** Roles that read PHI or can open it to others (consent, audit): in production they always need MFA. */
+const MFA_MINIMUM_ROLES: Role[] = [
+  'ADMIN',
+  'PHYSICIAN',
+  'NURSE',
+  'RECEPTIONIST',
+  'BILLING',
+  'INTEGRATOR',
+  'PRIVACY_OFFICER',
+  'AUDITOR',
+];
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -231,7 +241,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('TOKEN_SIGNING_SECRET: must be at least 32 characters');
   }
 
-  const mfaRequiredRoles = (p.MFA_REQUIRED_ROLES ?? (isProduction ? PHI_READING_ROLES : [])) as Role[];
+  const mfaRequiredRoles = (p.MFA_REQUIRED_ROLES ?? (isProduction ? MFA_MINIMUM_ROLES : [])) as Role[];
+  // The variable may add roles (PATIENT) in production, never drop one: a typo must not turn MFA off.
+  if (isProduction && MFA_MINIMUM_ROLES.some((role) => !mfaRequiredRoles.includes(role))) {
+    problems.push(`MFA_REQUIRED_ROLES: in production it must include ${MFA_MINIMUM_ROLES.join(', ')}`);
+  }
   for (const role of mfaRequiredRoles) {
     if (!ROLES.includes(role)) problems.push(`MFA_REQUIRED_ROLES: unknown role in the list`);
   }

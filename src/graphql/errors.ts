@@ -54,7 +54,7 @@ const APOLLO_REQUEST_CODES = new Set([
  * without the offending value; everything else is logged in full under an error id and reaches
  * the client only as INTERNAL_SERVER_ERROR with that id.
  */
-export function createErrorFormatter(logger: Logger) {
+export function createErrorFormatter(logger: Logger, options: { production?: boolean } = {}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof AppError) {
@@ -70,7 +70,11 @@ export function createErrorFormatter(logger: Logger) {
           ? 'Invalid value for a variable or argument'
           : code === 'GRAPHQL_PARSE_FAILED'
             ? 'Syntax error in the GraphQL document'
-            : formatted.message;
+            : // Validation messages quote literal values from the document (a number typed where a string is
+              // expected, an SSN say); in production they become one fixed text, locations kept.
+              code === 'GRAPHQL_VALIDATION_FAILED' && options.production
+              ? 'The document is not valid against the schema'
+              : formatted.message;
       return { message, locations: formatted.locations, extensions: { code } };
     }
     const errorId = randomUUID();

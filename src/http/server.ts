@@ -51,7 +51,7 @@ export async function createHttpServer(services: Services): Promise<{ httpServer
     introspection: true,
     includeStacktraceInErrorResponses: false,
     hideSchemaDetailsFromClientErrors: config.isProduction,
-    formatError: createErrorFormatter(logger),
+    formatError: createErrorFormatter(logger, { production: config.isProduction }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       ApolloServerPluginLandingPageDisabled(),

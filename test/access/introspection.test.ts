@@ -215,6 +215,18 @@ describe('in production', () => {
       });
       expect(JSON.stringify(res.body)).not.toContain('MALEX');
     });
+
+    it('answers a literal of the wrong type without echoing it (regression: validation messages quoted values)', async () => {
+      const res = await prod.gql('{ findPatients(ssn: 219099998) { id } }', {}, tokens.get('PHYSICIAN'));
+
+      expect(res.status).toBe(400);
+      expect(res.body.errors![0]).toMatchObject({
+        message: 'The document is not valid against the schema',
+        extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+      });
+      expect((res.body.errors![0] as { locations?: unknown }).locations).toBeDefined();
+      expect(JSON.stringify(res.body)).not.toContain('219099998');
+    });
   });
 });
 

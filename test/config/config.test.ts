@@ -110,6 +110,14 @@ describe('production', () => {
     },
   );
 
+  it('refuses in production a second-factor list that drops a role reading PHI or opening it (regression: "," turned MFA off)', () => {
+    for (const value of [',', 'PHYSICIAN', 'ADMIN,PHYSICIAN,NURSE,RECEPTIONIST,BILLING,INTEGRATOR']) {
+      expect(() => loadConfig(productionEnv({ MFA_REQUIRED_ROLES: value }))).toThrow(/MFA_REQUIRED_ROLES/);
+    }
+    const all = 'ADMIN,PHYSICIAN,NURSE,RECEPTIONIST,BILLING,INTEGRATOR,PRIVACY_OFFICER,AUDITOR,PATIENT';
+    expect(loadConfig(productionEnv({ MFA_REQUIRED_ROLES: all })).auth.mfaRequiredRoles).toContain('PATIENT');
+  });
+
   it('treats an empty MFA_REQUIRED_ROLES as unset, keeping the second factor for roles that read PHI', () => {
     const config = loadConfig(productionEnv({ MFA_REQUIRED_ROLES: '' }));
     expect(config.auth.mfaRequiredRoles).toEqual(expect.arrayContaining(['ADMIN', 'PHYSICIAN', 'NURSE']));
