@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Actor } from '../graphql/context';
 import { AppError, badUserInput, notFound } from '../graphql/errors';
 import type { PhiVault } from '../keys/phi-vault';
-import { isUuid } from '../patients/patient.service';
+import { isUuid } from '../db/ids';
 import { BreakGlassGrant } from './break-glass-grant.entity';
 import { assertPatientExists } from './care-team.service';
 

@@ -4,7 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { User } from '../auth/user.entity';
 import type { Role } from '../config/roles';
 import { badUserInput, notFound } from '../graphql/errors';
-import { isUuid } from '../patients/patient.service';
+import { isUuid } from '../db/ids';
 
 /** Roles whose accounts may sit on a care team (an ADMIN member gains clinical access to that patient). */
 export const CARE_TEAM_ROLES: readonly Role[] = ['PHYSICIAN', 'NURSE', 'ADMIN'];

@@ -4,7 +4,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { notFound } from '../graphql/errors';
 import { requireActor, requireRole } from './auth.guard';
 import { Session } from './session.entity';
-import { isUuid } from './validation';
+import { isUuid } from '../db/ids';
 
 /** Session review and revocation: one's own sessions, and any account's for ADMIN. */
 @Resolver(() => Session)

@@ -7,7 +7,7 @@ import type { Actor } from '../graphql/context';
 import type { Logger } from '../logging/logger';
 import { Session } from './session.entity';
 import { hashRefreshToken, newRefreshToken, type AccessClaims, type TokenService } from './token.service';
-import { isUuid } from './validation';
+import { isUuid } from '../db/ids';
 
 /** Why a session was ended; stored in `sessions.revoked_reason`. */
 export type SessionEndReason = 'LOGOUT' | 'ADMIN' | 'DISABLED' | 'REFRESH_REUSE' | 'PASSWORD_CHANGED';

@@ -2,6 +2,7 @@ import { createHash, hkdfSync, randomBytes, randomUUID, webcrypto } from 'node:c
 
 import type { Config } from '../config/config';
 import { isRole, type Role } from '../config/roles';
+import { isUuid } from '../db/ids';
 import { jose } from './jose-loader';
 
 const ISSUER = 'hms-api';
@@ -13,7 +14,6 @@ const CHALLENGE_TYP = 'mfa-challenge+jwt';
 const CLOCK_TOLERANCE_SECONDS = 5;
 /** A challenge to enter a code is short; one to enrol an authenticator allows time to set it up. */
 const CHALLENGE_TTL_SECONDS = { verify: 5 * 60, enrol: 15 * 60 } as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const REFRESH_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 /** What an access token says about its bearer; the session it names is checked on every request. */
@@ -92,7 +92,7 @@ export class TokenService {
   /** The claims of a genuine, unexpired access token, or null for anything else. */
   async verifyAccess(token: string): Promise<AccessClaims | null> {
     const payload = await this.verify(token, ACCESS_AUDIENCE, ACCESS_TYP, ['sid', 'role', 'jti']);
-    if (!payload || typeof payload.sid !== 'string' || !UUID.test(payload.sid) || !isRole(payload.role)) return null;
+    if (!payload || !isUuid(payload.sid) || !isRole(payload.role)) return null;
     const mfaAt = typeof payload.mfa_at === 'number' ? new Date(payload.mfa_at * 1000) : null;
     return { userId: payload.sub as string, role: payload.role, sessionId: payload.sid, mfaAt };
   }
@@ -138,7 +138,7 @@ export class TokenService {
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         requiredClaims: ['sub', 'exp', 'iat', ...claims],
       });
-      if (typeof payload.sub !== 'string' || !UUID.test(payload.sub)) return null;
+      if (!isUuid(payload.sub)) return null;
       return payload as Record<string, unknown>;
     } catch (error) {
       if (error instanceof errors.JOSEError) return null;

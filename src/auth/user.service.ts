@@ -9,7 +9,8 @@ import type { PhiVault } from '../keys/phi-vault';
 import type { Logger } from '../logging/logger';
 import type { PasswordHasher } from './password-hasher';
 import { User } from './user.entity';
-import { isUuid, normalizeEmail, validateNewAccount, type NewAccount } from './validation';
+import { isUuid } from '../db/ids';
+import { normalizeEmail, validateNewAccount, type NewAccount } from './validation';
 
 // Longer input cannot be an address we stored; it is not even indexed.
 const MAX_LOOKUP_LENGTH = 320;

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 
 import { isRole, type Role } from '../config/roles';
+import { isUuid } from '../db/ids';
 import { badUserInput } from '../graphql/errors';
 import { PASSWORD_POLICY_MESSAGES, checkPasswordPolicy } from './password-policy';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_EMAIL_LENGTH = 254;
 const emailSchema = z.email();
 const displayNameSchema = z
@@ -13,11 +13,6 @@ const displayNameSchema = z
   .min(1)
   .max(120)
   .regex(/^[^\p{Cc}\p{Cf}]+$/u);
-
-/** Whether a value can be one of our ids; anything else is answered as "not found" without a query. */
-export function isUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
-}
 
 /** The one form of an email that is sealed and indexed: trimmed and lower-cased. */
 export function normalizeEmail(email: string): string {

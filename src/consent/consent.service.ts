@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
+import { isUuid } from '../db/ids';
+
 import { badUserInput, notFound } from '../graphql/errors';
 import { Consent, ConsentType } from './consent.entity';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const POLICY_VERSION = /^[A-Za-z0-9._-]{1,32}$/;
 const CONSENT_TYPES = new Set<string>(Object.values(ConsentType));
 const USER_AGENT_LIMIT = 256;
@@ -77,7 +78,7 @@ export class ConsentService {
 
   /** Whether a patient record with this id exists; reads the id only, never a PHI column. */
   async patientExists(em: EntityManager, patientId: string): Promise<boolean> {
-    if (typeof patientId !== 'string' || !UUID.test(patientId)) return false;
+    if (!isUuid(patientId)) return false;
     const rows = await em.execute('SELECT 1 FROM patients WHERE id = ?', [patientId]);
     return rows.length > 0;
   }
@@ -130,7 +131,7 @@ export class ConsentService {
     policyVersion: string | null,
     by: ConsentRecorder,
   ): Promise<Consent> {
-    if (typeof patientId !== 'string' || !UUID.test(patientId)) throw notFound('Patient');
+    if (!isUuid(patientId)) throw notFound('Patient');
 
     return em.transactional(async (tem) => {
       const patient = await tem.execute('SELECT id FROM patients WHERE id = ? FOR NO KEY UPDATE', [patientId]);

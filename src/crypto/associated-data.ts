@@ -45,11 +45,6 @@ export function assertKeyId(value: unknown, what: string): asserts value is stri
   }
 }
 
-/** True if `value` is a canonical lowercase UUID. */
-export function isKeyId(value: string): boolean {
-  return CANONICAL_UUID.test(value);
-}
-
 /**
  * True unless `text` holds a lone UTF-16 surrogate. UTF-8 encoding silently turns lone surrogates into U+FFFD,
  * so such text would not round-trip and two different ids could encode to the same bytes.

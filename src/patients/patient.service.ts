@@ -1,6 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 
+import { isUuid } from '../db/ids';
 import { badUserInput, notFound } from '../graphql/errors';
 import type { PhiVault } from '../keys/phi-vault';
 import type { AddressInput } from './address.type';
@@ -9,7 +10,6 @@ import type { EncounterInput, PatientInput, PatientUpdateInput } from './patient
 import { Patient } from './patient.entity';
 import * as valid from './patient.validation';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const MAX_PAGE_SIZE = 100;
 
 /** Search criteria of `findPatients`; every given criterion must match exactly. */
@@ -28,10 +28,6 @@ export interface ListScope {
   params: unknown[];
 }
 
-/** True when `id` can name a row; anything else is answered like a missing record. */
-export function isUuid(id: string): boolean {
-  return UUID.test(id);
-}
 
 function address(input: AddressInput, field: string) {
   return {
