@@ -55,7 +55,8 @@ async function cryptoFigures() {
   };
 }
 
-const PATIENT_FIELDS = 'id mrn firstName lastName dateOfBirth sex ssn email phone address { line1 city postalCode country } insuranceMemberId createdAt';
+const PATIENT_FIELDS =
+  'id mrn firstName lastName dateOfBirth sex ssn email phone address { line1 city postalCode country } insuranceMemberId createdAt';
 
 /**
  * `patients(first: 100)` with every PHI field, executed in-process as a PHYSICIAN, next to the
@@ -63,7 +64,11 @@ const PATIENT_FIELDS = 'id mrn firstName lastName dateOfBirth sex ssn email phon
  */
 async function patientsFigures() {
   // Rate limits are raised through configuration so they do not cap what is measured.
-  const config = loadConfig({ ...process.env, NODE_ENV: 'development', RATE_LIMIT_MULTIPLIER: process.env.RATE_LIMIT_MULTIPLIER ?? '100000' });
+  const config = loadConfig({
+    ...process.env,
+    NODE_ENV: 'development',
+    RATE_LIMIT_MULTIPLIER: process.env.RATE_LIMIT_MULTIPLIER ?? '100000',
+  });
   const logger = createLogger({ level: 'warn' });
   const database = await openDatabase(config, logger, { migrate: false });
   const url = String(database.orm.config.get('clientUrl'));
@@ -85,23 +90,33 @@ async function patientsFigures() {
     const em = orm.em.fork();
     const physician = await app.auth.users.create(
       em,
-      { email: `bench.${randomUUID()}@example.test`, password: `Bench-${randomUUID()}`, role: 'PHYSICIAN', displayName: 'Bench physician', patientId: null },
+      {
+        email: `bench.${randomUUID()}@example.test`,
+        password: `Bench-${randomUUID()}`,
+        role: 'PHYSICIAN',
+        displayName: 'Bench physician',
+        patientId: null,
+      },
       logger,
       null,
     );
     for (let i = 0; i < 120; i += 1) {
       // The physician registers them, so is on each care team: the list is the care-team path.
-      await app.patients.create(em, {
-        firstName: `Bench${i}`,
-        lastName: `Patient${i}`,
-        dateOfBirth: '1970-01-01',
-        sex: Sex.UNKNOWN,
-        ssn: `123-45-${String(1000 + i).padStart(4, '0')}`,
-        email: `bench${i}@example.test`,
-        phone: `+1415555${String(1000 + i).padStart(4, '0')}`,
-        address: { line1: `${i} Bench Street`, city: 'Benchville', postalCode: '00000', country: 'US' },
-        insuranceMemberId: `BENCH-${i}`,
-      }, physician.id);
+      await app.patients.create(
+        em,
+        {
+          firstName: `Bench${i}`,
+          lastName: `Patient${i}`,
+          dateOfBirth: '1970-01-01',
+          sex: Sex.UNKNOWN,
+          ssn: `123-45-${String(1000 + i).padStart(4, '0')}`,
+          email: `bench${i}@example.test`,
+          phone: `+1415555${String(1000 + i).padStart(4, '0')}`,
+          address: { line1: `${i} Bench Street`, city: 'Benchville', postalCode: '00000', country: 'US' },
+          insuranceMemberId: `BENCH-${i}`,
+        },
+        physician.id,
+      );
     }
     const schema = await buildExecutableSchema();
     const contextValue = (): GraphQLContext => ({
@@ -117,7 +132,8 @@ async function patientsFigures() {
     const source = `{ patients(first: 100) { nodes { ${PATIENT_FIELDS} } } }`;
     const check = await graphql({ schema, source, contextValue: contextValue() });
     if (check.errors) throw new Error(`bench query failed: ${check.errors[0].message}`);
-    if ((check.data?.patients as { nodes: unknown[] }).nodes.length !== 100) throw new Error('bench query did not return 100 patients');
+    if ((check.data?.patients as { nodes: unknown[] }).nodes.length !== 100)
+      throw new Error('bench query did not return 100 patients');
     const ms = seconds * 1000;
     const decrypted = await rate(ms, async () => {
       const result = await graphql({ schema, source, contextValue: contextValue() });
@@ -144,7 +160,12 @@ async function patientsFigures() {
 
 async function main(): Promise<void> {
   await initCrypto();
-  const figures = { date: new Date().toISOString(), seconds, crypto: await cryptoFigures(), patients: await patientsFigures() };
+  const figures = {
+    date: new Date().toISOString(),
+    seconds,
+    crypto: await cryptoFigures(),
+    patients: await patientsFigures(),
+  };
   if (json) {
     process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
     return;

@@ -1,6 +1,6 @@
 import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 
-import type { AuditEntry } from '../audit/audit.service';
+import { allowed } from '../audit/audit.service';
 import { User } from '../auth/user.entity';
 import type { GraphQLContext } from '../graphql/context';
 import { notFound } from '../graphql/errors';
@@ -8,10 +8,6 @@ import { BreakGlassGrant } from './break-glass-grant.entity';
 import { assertPatientExists } from './care-team.service';
 import { forget } from './reach';
 import { requireRole } from './role.guard';
-
-function allowed(action: string, patientId: string, purpose: string, fields?: string[]): AuditEntry {
-  return { action, patientId, purpose, outcome: 'ALLOWED', ...(fields ? { fields } : {}) };
-}
 
 /**
  * Care teams. Role gates are shield rules (access.rules.ts), repeated here; whether a caller may

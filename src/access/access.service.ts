@@ -58,7 +58,8 @@ export class AccessService {
         if (!actor.scopes?.includes(PATIENT_READ_SCOPE)) return out;
         const given = await this.consents.currentlyGiven(em, ids, [ConsentType.DATA_SHARING]);
         for (const id of ids) {
-          if (given.get(id)?.has(ConsentType.DATA_SHARING)) out.set(id, { relation: 'CONSENTED', purpose: 'DATA_SHARING', sensitive: false });
+          if (given.get(id)?.has(ConsentType.DATA_SHARING))
+            out.set(id, { relation: 'CONSENTED', purpose: 'DATA_SHARING', sensitive: false });
         }
         return out;
       }
@@ -80,14 +81,23 @@ export class AccessService {
               ),
         ]);
         const onTeam = new Set(team.map((r) => r.patient_id));
-        const sensitiveConsent = onTeam.size > 0 ? await this.consents.currentlyGiven(em, [...onTeam], [ConsentType.SENSITIVE_DATA]) : new Map();
-        for (const { patient_id } of glass) out.set(patient_id, { relation: 'BREAK_GLASS', purpose: 'EMERGENCY', sensitive: true });
+        const sensitiveConsent =
+          onTeam.size > 0
+            ? await this.consents.currentlyGiven(em, [...onTeam], [ConsentType.SENSITIVE_DATA])
+            : new Map();
+        for (const { patient_id } of glass)
+          out.set(patient_id, { relation: 'BREAK_GLASS', purpose: 'EMERGENCY', sensitive: true });
         for (const id of onTeam) {
           if (out.has(id)) continue;
-          out.set(id, { relation: 'CARE_TEAM', purpose: 'TREATMENT', sensitive: Boolean(sensitiveConsent.get(id)?.has(ConsentType.SENSITIVE_DATA)) });
+          out.set(id, {
+            relation: 'CARE_TEAM',
+            purpose: 'TREATMENT',
+            sensitive: Boolean(sensitiveConsent.get(id)?.has(ConsentType.SENSITIVE_DATA)),
+          });
         }
         if (actor.role === 'ADMIN') {
-          for (const id of ids) if (!out.has(id)) out.set(id, { relation: 'STAFF', purpose: 'OPERATIONS', sensitive: false });
+          for (const id of ids)
+            if (!out.has(id)) out.set(id, { relation: 'STAFF', purpose: 'OPERATIONS', sensitive: false });
         }
         return out;
       }

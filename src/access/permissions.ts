@@ -72,4 +72,3 @@ export function fieldsWithoutRule(schema: GraphQLSchema): string[] {
   }
   return missing;
 }
-

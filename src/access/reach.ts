@@ -18,7 +18,9 @@ export async function reach(ctx: GraphQLContext, patientIds: string[]): Promise<
   const known = decisions(ctx);
   const unknown = [...new Set(patientIds)].filter((id) => !known.has(id));
   if (unknown.length > 0) {
-    const decided = ctx.actor ? await ctx.services.access.decide(ctx.em, ctx.actor, unknown) : new Map<string, PatientAccess>();
+    const decided = ctx.actor
+      ? await ctx.services.access.decide(ctx.em, ctx.actor, unknown)
+      : new Map<string, PatientAccess>();
     for (const id of unknown) known.set(id, decided.get(id) ?? null);
   }
   const out = new Map<string, PatientAccess>();

@@ -15,6 +15,11 @@ export interface AuditEntry {
   fields?: string[];
 }
 
+/** An allowed access to one patient's data, for `AuditService.record`. */
+export function allowed(action: string, patientId: string, purpose: string, fields?: string[]): AuditEntry {
+  return { action, patientId, purpose, outcome: 'ALLOWED', ...(fields ? { fields } : {}) };
+}
+
 /**
  * Writes the audit trail and security events. Each call is awaited by the resolver before it
  * returns data, so the record is committed before the response that reveals the data leaves;
@@ -54,12 +59,25 @@ export class AuditService {
   /** Stores a security event (details: ids and codes only). */
   async securityEvent(
     em: EntityManager,
-    event: { eventType: string; severity: Severity; actorId?: string | null; patientId?: string | null; details?: Record<string, unknown> },
+    event: {
+      eventType: string;
+      severity: Severity;
+      actorId?: string | null;
+      patientId?: string | null;
+      details?: Record<string, unknown>;
+    },
   ): Promise<string> {
     const id = randomUUID();
     await em.execute(
       'INSERT INTO security_events (id, at, event_type, severity, actor_id, patient_id, details) VALUES (?, clock_timestamp(), ?, ?, ?, ?, ?::jsonb)',
-      [id, event.eventType, event.severity, event.actorId ?? null, event.patientId ?? null, JSON.stringify(event.details ?? {})],
+      [
+        id,
+        event.eventType,
+        event.severity,
+        event.actorId ?? null,
+        event.patientId ?? null,
+        JSON.stringify(event.details ?? {}),
+      ],
     );
     return id;
   }

@@ -7,7 +7,10 @@ import { NotPhi, PhiSubject, Sealed, type PhiEnvelope } from '../phi/phi.decorat
 
 /** GraphQL enum of the contract's roles. */
 export const RoleEnum = Object.fromEntries(ROLES.map((r) => [r, r])) as { [K in Role]: K };
-registerEnumType(RoleEnum, { name: 'Role', description: 'What a user may do; see README.md for what each role may see.' });
+registerEnumType(RoleEnum, {
+  name: 'Role',
+  description: 'What a user may do; see README.md for what each role may see.',
+});
 
 /**
  * A staff or patient account. The email is sealed (encrypted under the user's own data key)
@@ -45,11 +48,20 @@ export class User {
 
   @NotPhi('opaque id of the patient record a PATIENT account is linked to')
   @Field(() => ID, { nullable: true })
-  @OneToOne({ entity: () => Patient, mapToPk: true, fieldName: 'patient_id', nullable: true, owner: true, deleteRule: 'set null' })
+  @OneToOne({
+    entity: () => Patient,
+    mapToPk: true,
+    fieldName: 'patient_id',
+    nullable: true,
+    owner: true,
+    deleteRule: 'set null',
+  })
   patientId?: string | null;
 
   @NotPhi('fixed vocabulary of operation scopes granted to an INTEGRATOR account')
-  @Field(() => [String], { description: 'Scopes of an INTEGRATOR account (e.g. patients:read); empty for other roles.' })
+  @Field(() => [String], {
+    description: 'Scopes of an INTEGRATOR account (e.g. patients:read); empty for other roles.',
+  })
   @Property({ type: 'text[]', default: '{}' })
   scopes: string[] = [];
 

@@ -23,7 +23,8 @@ function accountScopes(role: Role, scopes: readonly unknown[] | null | undefined
   const given = scopes ?? [];
   if (given.length === 0) return [];
   if (role !== 'INTEGRATOR') throw badUserInput('Only INTEGRATOR accounts carry scopes', 'scopes');
-  if (!given.every((s) => typeof s === 'string' && INTEGRATOR_SCOPES.includes(s))) throw badUserInput('Unknown scope', 'scopes');
+  if (!given.every((s) => typeof s === 'string' && INTEGRATOR_SCOPES.includes(s)))
+    throw badUserInput('Unknown scope', 'scopes');
   return INTEGRATOR_SCOPES.filter((s) => given.includes(s));
 }
 

@@ -15,9 +15,11 @@ export interface Command {
   run(context: CommandContext): Promise<number>;
 }
 
-
 /** Opens config, crypto, database and services for a command, and always closes them. */
-export async function withServices<T>(fn: (services: Services) => Promise<T>, options: { migrate?: boolean } = {}): Promise<T> {
+export async function withServices<T>(
+  fn: (services: Services) => Promise<T>,
+  options: { migrate?: boolean } = {},
+): Promise<T> {
   const config = loadConfig();
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
   await initCrypto();

@@ -87,7 +87,10 @@ const plainSchema = z.object({
   REFRESH_TOKEN_TTL_SECONDS: int(300, 30 * 24 * 3600).default(12 * 3600),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   RATE_LIMIT_MULTIPLIER: z.coerce.number().positive().max(1_000_000).default(1),
-  RATE_LIMIT_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/).default('hms:rl:'),
+  RATE_LIMIT_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:._-]{1,64}$/)
+    .default('hms:rl:'),
   ARGON2_MEMORY_KIB: int(19456, 4 * 1024 * 1024).default(19456),
   ARGON2_TIME_COST: int(2, 20).default(2),
   ARGON2_PARALLELISM: int(1, 16).default(1),
@@ -141,7 +144,15 @@ function passwordOf(url: string | undefined): string | undefined {
 
 /** Production's rule: every secret given, long enough and not guessable. Problems name variables only. */
 function checkProductionSecrets(
-  given: Record<'TOKEN_SIGNING_SECRET' | 'MASTER_KEYS' | 'BLIND_INDEX_KEY' | 'AUDIT_HMAC_KEY' | 'DATABASE_PASSWORD' | 'REDIS_PASSWORD', string | undefined>,
+  given: Record<
+    | 'TOKEN_SIGNING_SECRET'
+    | 'MASTER_KEYS'
+    | 'BLIND_INDEX_KEY'
+    | 'AUDIT_HMAC_KEY'
+    | 'DATABASE_PASSWORD'
+    | 'REDIS_PASSWORD',
+    string | undefined
+  >,
   databaseUrl: string | undefined,
   redisUrl: string | undefined,
   problems: string[],
@@ -192,7 +203,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   if (!parsed.success) {
     // Report the secrets too, so one failed start lists every bad variable.
-    if (nonEmpty.NODE_ENV === 'production') checkProductionSecrets(given, urlOrUndefined(nonEmpty.DATABASE_URL), urlOrUndefined(nonEmpty.REDIS_URL), problems);
+    if (nonEmpty.NODE_ENV === 'production')
+      checkProductionSecrets(
+        given,
+        urlOrUndefined(nonEmpty.DATABASE_URL),
+        urlOrUndefined(nonEmpty.REDIS_URL),
+        problems,
+      );
     throw new ConfigError([...new Set(problems)]);
   }
   const p = parsed.data;
@@ -288,7 +305,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustProxy: p.TRUST_PROXY,
       graphiqlEnabled: p.GRAPHIQL_ENABLED ?? !isProduction,
     },
-    keys: { masterKeys: given.MASTER_KEYS as string, masterKeyActive: p.MASTER_KEY_ACTIVE, blindIndexKey, auditHmacKey },
+    keys: {
+      masterKeys: given.MASTER_KEYS as string,
+      masterKeyActive: p.MASTER_KEY_ACTIVE,
+      blindIndexKey,
+      auditHmacKey,
+    },
     tokens: {
       signingSecret: given.TOKEN_SIGNING_SECRET as string,
       accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,

@@ -2,6 +2,7 @@ import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 
 import { forget, reachOne } from '../access/reach';
 import { requireRole } from '../access/role.guard';
+import { allowed } from '../audit/audit.service';
 import type { GraphQLContext } from '../graphql/context';
 import { forbidden, notFound } from '../graphql/errors';
 import { Consent, ConsentType } from './consent.entity';
@@ -47,16 +48,26 @@ export class ConsentResolver {
       'Records a grant of one consent type under a policy version. DATA_SHARING and SENSITIVE_DATA, which open the ' +
       'record to others, are recorded only by the patient or by a privacy officer.',
   })
-  async grantConsent(@Arg('input', () => ConsentInput) input: ConsentInput, @Ctx() ctx: GraphQLContext): Promise<Consent> {
+  async grantConsent(
+    @Arg('input', () => ConsentInput) input: ConsentInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Consent> {
     const purpose = await consentPurpose(ctx, input.patientId);
     const actor = requireRole(ctx, ...CONSENT_MANAGERS);
-    if (ACCESS_GRANTING.has(input.type) && actor.role !== 'PATIENT' && actor.role !== 'PRIVACY_OFFICER') throw forbidden();
+    if (ACCESS_GRANTING.has(input.type) && actor.role !== 'PATIENT' && actor.role !== 'PRIVACY_OFFICER')
+      throw forbidden();
 
     const consent = await ctx.em.transactional(async (em) => {
       const tctx = { ...ctx, em };
-      const granted = await ctx.services.consents.grant(em, input.patientId, input.type, input.policyVersion, recorder(ctx));
+      const granted = await ctx.services.consents.grant(
+        em,
+        input.patientId,
+        input.type,
+        input.policyVersion,
+        recorder(ctx),
+      );
       await ctx.services.audit.record(tctx, [
-        { action: 'consent.grant', patientId: granted.patientId, purpose, outcome: 'ALLOWED', fields: ['type', 'policyVersion'] },
+        allowed('consent.grant', granted.patientId, purpose, ['type', 'policyVersion']),
       ]);
       if (ACCESS_GRANTING.has(input.type) && actor.role !== 'PATIENT') {
         await ctx.services.audit.securityEvent(em, {
@@ -74,7 +85,8 @@ export class ConsentResolver {
   }
 
   @Mutation(() => Consent, {
-    description: 'Records a withdrawal of one consent type, effective from the next request; its policyVersion is null.',
+    description:
+      'Records a withdrawal of one consent type, effective from the next request; its policyVersion is null.',
   })
   async withdrawConsent(
     @Arg('patientId', () => ID) patientId: string,
@@ -86,7 +98,7 @@ export class ConsentResolver {
     const consent = await ctx.em.transactional(async (em) => {
       const withdrawn = await ctx.services.consents.withdraw(em, patientId, type, recorder(ctx));
       await ctx.services.audit.record({ ...ctx, em }, [
-        { action: 'consent.withdraw', patientId: withdrawn.patientId, purpose, outcome: 'ALLOWED', fields: ['type'] },
+        allowed('consent.withdraw', withdrawn.patientId, purpose, ['type']),
       ]);
       return withdrawn;
     });
@@ -94,15 +106,15 @@ export class ConsentResolver {
     return consent;
   }
 
-  @Query(() => ConsentState, { description: "A patient's current consent per type and the full history, oldest first." })
+  @Query(() => ConsentState, {
+    description: "A patient's current consent per type and the full history, oldest first.",
+  })
   async consents(@Arg('patientId', () => ID) patientId: string, @Ctx() ctx: GraphQLContext): Promise<ConsentState> {
     const purpose = await consentPurpose(ctx, patientId);
 
     const state = await ctx.services.consents.history(ctx.em, patientId);
 
-    await ctx.services.audit.record(ctx, [
-      { action: 'consent.read', patientId, purpose, outcome: 'ALLOWED', fields: ['current', 'history'] },
-    ]);
+    await ctx.services.audit.record(ctx, [allowed('consent.read', patientId, purpose, ['current', 'history'])]);
     return state;
   }
 }

@@ -59,7 +59,11 @@ function assertType(type: unknown): asserts type is ConsentType {
  */
 export class ConsentService {
   /** For each patient, the consent types whose newest record is a grant. */
-  async currentlyGiven(em: EntityManager, patientIds: string[], types: ConsentType[]): Promise<Map<string, Set<ConsentType>>> {
+  async currentlyGiven(
+    em: EntityManager,
+    patientIds: string[],
+    types: ConsentType[],
+  ): Promise<Map<string, Set<ConsentType>>> {
     const given = new Map<string, Set<ConsentType>>();
     if (patientIds.length === 0 || types.length === 0) return given;
     const rows: { patient_id: string; type: ConsentType; given: boolean }[] = await em.execute(
@@ -84,10 +88,19 @@ export class ConsentService {
   }
 
   /** Records a grant of `type` under the policy text `policyVersion` (1..32 of A-Z a-z 0-9 . _ -). */
-  async grant(em: EntityManager, patientId: string, type: ConsentType, policyVersion: string, by: ConsentRecorder): Promise<Consent> {
+  async grant(
+    em: EntityManager,
+    patientId: string,
+    type: ConsentType,
+    policyVersion: string,
+    by: ConsentRecorder,
+  ): Promise<Consent> {
     assertType(type);
     if (typeof policyVersion !== 'string' || !POLICY_VERSION.test(policyVersion)) {
-      throw badUserInput('Policy version must be 1 to 32 characters of A-Z, a-z, 0-9, ".", "_" or "-"', 'policyVersion');
+      throw badUserInput(
+        'Policy version must be 1 to 32 characters of A-Z, a-z, 0-9, ".", "_" or "-"',
+        'policyVersion',
+      );
     }
     return this.append(em, patientId, type, true, policyVersion, by);
   }

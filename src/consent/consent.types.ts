@@ -31,7 +31,9 @@ export class ConsentCurrent {
 /** A patient's consents: where each recorded type stands, and every record that led there. */
 @ObjectType('ConsentState', { description: "A patient's consents: the current state and the full history." })
 export class ConsentState {
-  @Field(() => [ConsentCurrent], { description: 'One entry per consent type ever recorded; a type never recorded is not given.' })
+  @Field(() => [ConsentCurrent], {
+    description: 'One entry per consent type ever recorded; a type never recorded is not given.',
+  })
   current!: ConsentCurrent[];
 
   @Field(() => [Consent], { description: 'Every grant and withdrawal, oldest first; records are never changed.' })

@@ -1,10 +1,5 @@
 import { assertKeyId, assertOpaqueId, encodeConstantPrefix, encodeParts } from './associated-data';
-import {
-  DecryptFailedError,
-  InvalidCryptoInputError,
-  KeyDestroyedError,
-  UnknownKeyVersionError,
-} from './crypto-error';
+import { DecryptFailedError, InvalidCryptoInputError, KeyDestroyedError, UnknownKeyVersionError } from './crypto-error';
 import { assertUsableKey, copyKey, KEY_BYTES } from './key-material';
 import { NONCE_BYTES, randomKeyBytes, randomNonce } from './nonce';
 import { getSodium, wipe } from './sodium';

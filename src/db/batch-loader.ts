@@ -27,7 +27,11 @@ export class BatchLoader<K, V> {
 }
 
 /** The request's loader named `name`, created on first use. */
-export function loaderFor<K, V>(loaders: Map<string, unknown>, name: string, create: () => BatchLoader<K, V>): BatchLoader<K, V> {
+export function loaderFor<K, V>(
+  loaders: Map<string, unknown>,
+  name: string,
+  create: () => BatchLoader<K, V>,
+): BatchLoader<K, V> {
   let loader = loaders.get(name) as BatchLoader<K, V> | undefined;
   if (!loader) {
     loader = create();

@@ -16,7 +16,11 @@ export interface Database {
  * Connects to `DATABASE_URL`, or starts the embedded cluster when it is unset, then applies
  * pending migrations (all or nothing, in one transaction).
  */
-export async function openDatabase(config: Config, logger: Logger, options: { migrate?: boolean } = {}): Promise<Database> {
+export async function openDatabase(
+  config: Config,
+  logger: Logger,
+  options: { migrate?: boolean } = {},
+): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;
   let url = config.database.url;
   if (!url) {

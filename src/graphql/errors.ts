@@ -63,7 +63,11 @@ export function createErrorFormatter(logger: Logger, options: { production?: boo
       return { message: original.message, path: formatted.path, locations: formatted.locations, extensions };
     }
     const code = formatted.extensions?.code;
-    if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code) && !(original instanceof Error && !(original instanceof GraphQLError))) {
+    if (
+      typeof code === 'string' &&
+      APOLLO_REQUEST_CODES.has(code) &&
+      !(original instanceof Error && !(original instanceof GraphQLError))
+    ) {
       // graphql's syntax errors quote the offending token (`Unexpected Name "xyz"`): a document is never echoed.
       const message =
         code === 'BAD_USER_INPUT'
@@ -79,6 +83,10 @@ export function createErrorFormatter(logger: Logger, options: { production?: boo
     }
     const errorId = randomUUID();
     logger.error({ err: original, errorId, path: formatted.path }, 'unexpected error while resolving a request');
-    return { message: 'Internal server error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR', errorId } };
+    return {
+      message: 'Internal server error',
+      path: formatted.path,
+      extensions: { code: 'INTERNAL_SERVER_ERROR', errorId },
+    };
   };
 }

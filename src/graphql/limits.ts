@@ -65,14 +65,7 @@ export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
 export type LimitName =
-  | 'bytes'
-  | 'tokens'
-  | 'depth'
-  | 'aliases'
-  | 'directives'
-  | 'sameNameSelections'
-  | 'singleUseField'
-  | 'cost';
+  'bytes' | 'tokens' | 'depth' | 'aliases' | 'directives' | 'sameNameSelections' | 'singleUseField' | 'cost';
 
 /** Which limit a document broke, with the measured value: for the server log only, never for the client. */
 export interface LimitViolation {

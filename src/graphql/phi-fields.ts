@@ -35,7 +35,9 @@ export function wrapPhiFields(schema: GraphQLSchema): number {
         if (visibility === 'NONE') return null;
         const value = ctx.services.vault.openSync(ctx.em, meta.entity, source, meta);
         if (visibility === 'FULL') return value;
-        return value instanceof Promise ? value.then((v) => applyPartial(meta.partial, v)) : applyPartial(meta.partial, value);
+        return value instanceof Promise
+          ? value.then((v) => applyPartial(meta.partial, v))
+          : applyPartial(meta.partial, value);
       };
       field.resolve = resolve as GraphQLFieldResolver<unknown, unknown>;
       wrapped += 1;

@@ -31,7 +31,9 @@ function clientError(res: Response, status: number, message: string): void {
  * Builds the express 5 app around Apollo Server 5: request ids, security headers, CORS from the
  * allow-list, a body limit, the offline GraphiQL page, health and readiness probes.
  */
-export async function createHttpServer(services: Services): Promise<{ httpServer: Server; apollo: ApolloServer<GraphQLContext> }> {
+export async function createHttpServer(
+  services: Services,
+): Promise<{ httpServer: Server; apollo: ApolloServer<GraphQLContext> }> {
   const { config, logger, orm } = services;
   const app = express();
   const httpServer = createServer(app);
@@ -70,7 +72,9 @@ export async function createHttpServer(services: Services): Promise<{ httpServer
   });
   app.get('/readyz', async (_req, res) => {
     const readiness = await checkReadiness(orm);
-    res.status(readiness.ready ? 200 : 503).json({ status: readiness.ready ? 'ready' : 'not ready', reason: readiness.reason });
+    res
+      .status(readiness.ready ? 200 : 503)
+      .json({ status: readiness.ready ? 'ready' : 'not ready', reason: readiness.reason });
   });
 
   if (config.http.graphiqlEnabled) app.use(graphiqlMiddleware({ endpoint: '/graphql' }));
@@ -99,9 +103,12 @@ export async function createHttpServer(services: Services): Promise<{ httpServer
   // Body-parser and other middleware errors: a status and a fixed message, never the error's text.
   app.use((error: { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
     if (error.type === 'entity.too.large') return clientError(res, 413, 'Request body too large');
-    if (error.status && error.status >= 400 && error.status < 500) return clientError(res, error.status, 'Malformed request');
+    if (error.status && error.status >= 400 && error.status < 500)
+      return clientError(res, error.status, 'Malformed request');
     req.log.error({ err: error }, 'unhandled HTTP error');
-    res.status(500).json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    res
+      .status(500)
+      .json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
   });
 
   return { httpServer, apollo };

@@ -62,10 +62,9 @@ export class DataKeyService {
          VALUES (?, ?, 1, ?, ?, now()) ON CONFLICT (subject_id, version) DO NOTHING`,
         [id, subjectId, masterVersion, wrapped],
       );
-      rows = await connection.execute(
-        'SELECT * FROM data_keys WHERE subject_id = ? ORDER BY version DESC LIMIT 1',
-        [subjectId],
-      );
+      rows = await connection.execute('SELECT * FROM data_keys WHERE subject_id = ? ORDER BY version DESC LIMIT 1', [
+        subjectId,
+      ]);
     }
     const row = rows[0];
     const key = this.unwrapRow(row);
@@ -143,13 +142,11 @@ export class DataKeyService {
     // Repeat until nothing is left: a key version created by a concurrent re-keying transaction that
     // commits while the first UPDATE waits on its lock is invisible to that UPDATE's snapshot.
     for (let round = 0; round < 5; round++) {
-      const rows: { id: string }[] = await em
-        .getConnection()
-        .execute(
-          `UPDATE data_keys SET wrapped = NULL, destroyed_at = now()
+      const rows: { id: string }[] = await em.getConnection().execute(
+        `UPDATE data_keys SET wrapped = NULL, destroyed_at = now()
            WHERE subject_id = ? AND wrapped IS NOT NULL RETURNING id`,
-          [subjectId],
-        );
+        [subjectId],
+      );
       for (const { id } of rows) this.cache.delete(id);
       destroyed += rows.length;
       if (rows.length === 0) break;

@@ -64,9 +64,7 @@ export class FieldReencryptionService {
   async reencryptFields(options: ReencryptOptions = {}): Promise<ReencryptSummary> {
     const started = Date.now();
     const em = this.orm.em.fork();
-    const cutoff =
-      options.createdBefore ??
-      (await em.execute<{ now: string }[]>('SELECT now()::text AS now'))[0].now;
+    const cutoff = options.createdBefore ?? (await em.execute<{ now: string }[]>('SELECT now()::text AS now'))[0].now;
     const graceMs = options.graceMs ?? 2 * ACTIVE_KEY_RECHECK_MS;
     const summary: ReencryptSummary = {
       cutoff,

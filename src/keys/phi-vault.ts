@@ -1,13 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import { BlindIndexer, envelopeKeyId, openField, sealField } from '../crypto';
-import {
-  compoundIndexesOf,
-  phiField,
-  phiFieldsOf,
-  subjectIdOf,
-  type PhiEnvelope,
-} from '../phi/phi.decorator';
+import { compoundIndexesOf, phiField, phiFieldsOf, subjectIdOf, type PhiEnvelope } from '../phi/phi.decorator';
 import { normalizeForIndex } from '../phi/normalize';
 import type { PhiFieldMeta, PhiKind } from '../phi/phi.types';
 import { DataKeyService } from './data-key.service';
@@ -48,7 +42,11 @@ export class PhiVault {
   }
 
   /** Assigns `values` to `target`, sealing marked properties; the row's `id` must already be set. */
-  async assign<T extends object>(em: EntityManager, target: T, values: Partial<Record<keyof T, unknown>>): Promise<void> {
+  async assign<T extends object>(
+    em: EntityManager,
+    target: T,
+    values: Partial<Record<keyof T, unknown>>,
+  ): Promise<void> {
     const entity = target.constructor.name;
     const row = target as unknown as Row;
     const table = this.tableOf(em, entity);
@@ -83,14 +81,17 @@ export class PhiVault {
       if (!compound.parts.some((part) => plaintexts.has(part.property))) continue;
       const parts: string[] = [];
       for (const part of compound.parts) {
-        const value = plaintexts.has(part.property) ? plaintexts.get(part.property) : await this.open(em, target, part.property);
+        const value = plaintexts.has(part.property)
+          ? plaintexts.get(part.property)
+          : await this.open(em, target, part.property);
         if (value === null || value === undefined) {
           parts.length = 0;
           break;
         }
         parts.push(normalizeForIndex(part.normalizer, String(value)));
       }
-      row[compound.property] = parts.length > 0 ? this.indexer.compute(table, compound.column, parts.join('\u001f')) : null;
+      row[compound.property] =
+        parts.length > 0 ? this.indexer.compute(table, compound.column, parts.join('\u001f')) : null;
     }
   }
 

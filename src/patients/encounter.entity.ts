@@ -53,7 +53,12 @@ export class Encounter {
   diagnosisCodes!: PhiEnvelope;
 
   // The label itself reveals a diagnosis class, so it is sealed like the clinical content.
-  @Phi({ category: PhiCategory.CLINICAL, nullable: true, type: () => Sensitivity, description: 'Sensitivity label, when any.' })
+  @Phi({
+    category: PhiCategory.CLINICAL,
+    nullable: true,
+    type: () => Sensitivity,
+    description: 'Sensitivity label, when any.',
+  })
   sensitivity?: PhiEnvelope | null;
 
   @Field(() => Date)

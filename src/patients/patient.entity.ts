@@ -51,7 +51,13 @@ export class Patient {
   @Phi({ category: PhiCategory.DEMOGRAPHIC, type: () => Sex })
   sex!: PhiEnvelope;
 
-  @Phi({ category: PhiCategory.IDENTIFIER, nullable: true, blindIndex: 'ssn', partial: 'last4', description: 'US Social Security number.' })
+  @Phi({
+    category: PhiCategory.IDENTIFIER,
+    nullable: true,
+    blindIndex: 'ssn',
+    partial: 'last4',
+    description: 'US Social Security number.',
+  })
   ssn?: PhiEnvelope | null;
 
   @Phi({ category: PhiCategory.CONTACT, nullable: true, blindIndex: 'email' })

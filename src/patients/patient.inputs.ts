@@ -92,7 +92,10 @@ export class EncounterInput {
   @PhiInput(CLINICAL, () => [String], { description: 'ICD-10 codes, e.g. E11.65.' })
   diagnosisCodes!: string[];
 
-  @PhiInput(CLINICAL, () => Sensitivity, { nullable: true, description: 'Sensitivity label, when the encounter needs stricter access.' })
+  @PhiInput(CLINICAL, () => Sensitivity, {
+    nullable: true,
+    description: 'Sensitivity label, when the encounter needs stricter access.',
+  })
   sensitivity?: Sensitivity | null;
 
   @Field(() => Date, { nullable: true, description: 'When the encounter started; now when omitted.' })
@@ -121,4 +124,3 @@ export class PatientPage {
   @Field(() => Int, { description: 'Number of nodes in this page.' })
   count!: number;
 }
-

@@ -4,6 +4,7 @@ import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root
 import { reach, reachOne } from '../access/reach';
 import { requireActor } from '../access/role.guard';
 import type { PatientAccess } from '../access/access.service';
+import { allowed } from '../audit/audit.service';
 import { BatchLoader, loaderFor } from '../db/batch-loader';
 import type { GraphQLContext } from '../graphql/context';
 import { forbidden } from '../graphql/errors';
@@ -29,10 +30,15 @@ function selectedFields(info: GraphQLResolveInfo, nested?: string): string[] {
 }
 
 /** Records one audit row per patient whose record this request hands out, before it is returned. */
-async function auditReads(ctx: GraphQLContext, action: string, access: Map<string, PatientAccess>, fields: string[]): Promise<void> {
+async function auditReads(
+  ctx: GraphQLContext,
+  action: string,
+  access: Map<string, PatientAccess>,
+  fields: string[],
+): Promise<void> {
   await ctx.services.audit.record(
     ctx,
-    [...access.entries()].map(([patientId, a]) => ({ action, patientId, purpose: a.purpose, outcome: 'ALLOWED' as const, fields })),
+    [...access.entries()].map(([patientId, a]) => allowed(action, patientId, a.purpose, fields)),
   );
 }
 
@@ -44,7 +50,11 @@ async function auditReads(ctx: GraphQLContext, action: string, access: Map<strin
 @Resolver(() => Patient)
 export class PatientResolver {
   @Query(() => Patient, { description: 'One patient; NOT_FOUND when it does not exist or is not yours to see.' })
-  async patient(@Arg('id', () => ID) id: string, @Ctx() ctx: GraphQLContext, @Info() info: GraphQLResolveInfo): Promise<Patient> {
+  async patient(
+    @Arg('id', () => ID) id: string,
+    @Ctx() ctx: GraphQLContext,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<Patient> {
     const patient = await ctx.services.patients.get(ctx.em, id);
     const access = await reachOne(ctx, patient.id);
     await auditReads(ctx, 'patient.read', new Map([[patient.id, access]]), selectedFields(info));
@@ -65,7 +75,8 @@ export class PatientResolver {
   }
 
   @Query(() => [Patient], {
-    description: 'Exact matches among patients you may reach (case, spaces and dashes ignored); lastName goes with dateOfBirth.',
+    description:
+      'Exact matches among patients you may reach (case, spaces and dashes ignored); lastName goes with dateOfBirth.',
   })
   async findPatients(
     @Arg('ssn', () => String, { nullable: true }) ssn: string | null,
@@ -86,20 +97,31 @@ export class PatientResolver {
       [phone, PhiCategory.CONTACT],
       [lastName ?? dateOfBirth, PhiCategory.DEMOGRAPHIC],
     ];
-    if (criteria.some(([value, category]) => value != null && visibilityOf(actor.role, category) === 'NONE')) throw forbidden();
-    const rows = await ctx.services.patients.search(ctx.em, { ssn, email, phone, mrn, lastName, dateOfBirth }, ctx.services.access.listScope(actor));
+    if (criteria.some(([value, category]) => value != null && visibilityOf(actor.role, category) === 'NONE'))
+      throw forbidden();
+    const rows = await ctx.services.patients.search(
+      ctx.em,
+      { ssn, email, phone, mrn, lastName, dateOfBirth },
+      ctx.services.access.listScope(actor),
+    );
     return this.reachable(ctx, rows, selectedFields(info));
   }
 
   /** Keeps the rows the caller reaches (the list scope already should) and audits them. */
   private async reachable(ctx: GraphQLContext, rows: Patient[], fields: string[]): Promise<Patient[]> {
-    const access = await reach(ctx, rows.map((p) => p.id));
+    const access = await reach(
+      ctx,
+      rows.map((p) => p.id),
+    );
     await auditReads(ctx, 'patient.read', access, fields);
     return rows.filter((p) => access.has(p.id));
   }
 
   @Mutation(() => Patient, { description: 'Registers a patient; a registering clinician joins the care team.' })
-  async createPatient(@Arg('input', () => PatientInput) input: PatientInput, @Ctx() ctx: GraphQLContext): Promise<Patient> {
+  async createPatient(
+    @Arg('input', () => PatientInput) input: PatientInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Patient> {
     const actor = requireActor(ctx);
     const clinician = actor.role === 'PHYSICIAN' || actor.role === 'NURSE' ? actor.userId : undefined;
     // The record, the registering clinician's care-team membership and the audit row commit together or not at all.
@@ -107,7 +129,9 @@ export class PatientResolver {
       const tctx = { ...ctx, em };
       const patient = await ctx.services.patients.create(em, input, clinician);
       const access = await reachOne(tctx, patient.id);
-      await ctx.services.audit.record(tctx, [{ action: 'patient.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+      await ctx.services.audit.record(tctx, [
+        allowed('patient.create', patient.id, access.purpose, Object.keys(input)),
+      ]);
       return patient;
     });
   }
@@ -122,13 +146,16 @@ export class PatientResolver {
     const access = await reachOne(ctx, existing.id);
     return ctx.em.transactional(async (em) => {
       const patient = await ctx.services.patients.update(em, id, input);
-      await ctx.services.audit.record({ ...ctx, em }, [{ action: 'patient.update', patientId: id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+      await ctx.services.audit.record({ ...ctx, em }, [
+        allowed('patient.update', id, access.purpose, Object.keys(input)),
+      ]);
       return patient;
     });
   }
 
   @FieldResolver(() => [Encounter], {
-    description: 'Encounters, newest first: empty for roles that see no clinical data; sensitive ones only with consent or break-glass.',
+    description:
+      'Encounters, newest first: empty for roles that see no clinical data; sensitive ones only with consent or break-glass.',
   })
   async encounters(@Root() patient: Patient, @Ctx() ctx: GraphQLContext): Promise<Encounter[]> {
     const access = await reachOne(ctx, patient.id);
@@ -142,7 +169,10 @@ export class PatientResolver {
     if (access.sensitive) return encounters;
     const visible: Encounter[] = [];
     for (const encounter of encounters) {
-      if (!encounter.sensitivity || (await ctx.services.vault.open(ctx.em, Object.assign(new Encounter(), encounter), 'sensitivity')) === null) {
+      if (
+        !encounter.sensitivity ||
+        (await ctx.services.vault.open(ctx.em, Object.assign(new Encounter(), encounter), 'sensitivity')) === null
+      ) {
         visible.push(encounter);
       }
     }
@@ -153,21 +183,32 @@ export class PatientResolver {
 /** Encounters: recording them, and the patient they belong to. */
 @Resolver(() => Encounter)
 export class EncounterResolver {
-  @Mutation(() => Encounter, { description: 'Records an encounter for a patient on your care team (or under break-glass).' })
-  async createEncounter(@Arg('input', () => EncounterInput) input: EncounterInput, @Ctx() ctx: GraphQLContext): Promise<Encounter> {
+  @Mutation(() => Encounter, {
+    description: 'Records an encounter for a patient on your care team (or under break-glass).',
+  })
+  async createEncounter(
+    @Arg('input', () => EncounterInput) input: EncounterInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Encounter> {
     const actor = requireActor(ctx);
     const patient = await ctx.services.patients.get(ctx.em, input.patientId);
     const access = await reachOne(ctx, patient.id);
     if (access.relation !== 'CARE_TEAM' && access.relation !== 'BREAK_GLASS') throw forbidden();
     return ctx.em.transactional(async (em) => {
       const encounter = await ctx.services.patients.createEncounter(em, actor.userId, input);
-      await ctx.services.audit.record({ ...ctx, em }, [{ action: 'encounter.create', patientId: patient.id, purpose: access.purpose, outcome: 'ALLOWED', fields: Object.keys(input) }]);
+      await ctx.services.audit.record({ ...ctx, em }, [
+        allowed('encounter.create', patient.id, access.purpose, Object.keys(input)),
+      ]);
       return encounter;
     });
   }
 
   @FieldResolver(() => Patient, { description: 'The patient this encounter belongs to.' })
-  async patient(@Root() encounter: Encounter, @Ctx() ctx: GraphQLContext, @Info() info: GraphQLResolveInfo): Promise<Patient> {
+  async patient(
+    @Root() encounter: Encounter,
+    @Ctx() ctx: GraphQLContext,
+    @Info() info: GraphQLResolveInfo,
+  ): Promise<Patient> {
     const access = await reachOne(ctx, encounter.patientId);
     const patient = await ctx.services.patients.get(ctx.em, encounter.patientId);
     await auditReads(ctx, 'patient.read', new Map([[patient.id, access]]), selectedFields(info));

@@ -28,7 +28,6 @@ export interface ListScope {
   params: unknown[];
 }
 
-
 function address(input: AddressInput, field: string) {
   return {
     line1: valid.text(input.line1, `${field}.line1`, valid.TEXT_LIMITS.line),
@@ -145,7 +144,11 @@ export class PatientService {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
       throw badUserInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, 'first');
     }
-    const qb = em.createQueryBuilder(Patient, 'p').select('*').orderBy({ createdAt: 'asc', id: 'asc' }).limit(first + 1);
+    const qb = em
+      .createQueryBuilder(Patient, 'p')
+      .select('*')
+      .orderBy({ createdAt: 'asc', id: 'asc' })
+      .limit(first + 1);
     if (after) {
       const [at, id] = decodeCursor(after);
       qb.where({ $or: [{ createdAt: { $gt: new Date(at) } }, { createdAt: new Date(at), id: { $gt: id } }] });
@@ -166,13 +169,21 @@ export class PatientService {
     if (criteria.mrn) where.mrnBidx = this.vault.indexFor(em, 'Patient', 'mrn', valid.mrn(criteria.mrn));
     if (criteria.lastName || criteria.dateOfBirth) {
       if (!criteria.lastName || !criteria.dateOfBirth) {
-        throw badUserInput('lastName and dateOfBirth are searched together', criteria.lastName ? 'dateOfBirth' : 'lastName');
+        throw badUserInput(
+          'lastName and dateOfBirth are searched together',
+          criteria.lastName ? 'dateOfBirth' : 'lastName',
+        );
       }
       const lastName = valid.text(criteria.lastName, 'lastName', valid.TEXT_LIMITS.name);
       where.nameDobBidx = this.vault.compoundIndexFor(em, 'Patient', 'nameDob', [lastName, criteria.dateOfBirth]);
     }
     if (Object.keys(where).length === 0) throw badUserInput('give at least one search criterion');
-    const qb = em.createQueryBuilder(Patient, 'p').select('*').where(where).orderBy({ createdAt: 'asc', id: 'asc' }).limit(MAX_PAGE_SIZE);
+    const qb = em
+      .createQueryBuilder(Patient, 'p')
+      .select('*')
+      .where(where)
+      .orderBy({ createdAt: 'asc', id: 'asc' })
+      .limit(MAX_PAGE_SIZE);
     if (scope) qb.andWhere(scope.sql, scope.params);
     return (await qb.execute('all', true)) as unknown as Patient[];
   }
@@ -181,7 +192,8 @@ export class PatientService {
   async createEncounter(em: EntityManager, clinicianId: string, input: EncounterInput): Promise<Encounter> {
     const patient = await this.get(em, input.patientId);
     const startedAt = input.startedAt ?? new Date();
-    if (startedAt.getTime() > Date.now() + 5 * 60_000) throw badUserInput('startedAt must not be in the future', 'startedAt');
+    if (startedAt.getTime() > Date.now() + 5 * 60_000)
+      throw badUserInput('startedAt must not be in the future', 'startedAt');
     const encounter = new Encounter();
     encounter.id = randomUUID();
     encounter.patientId = patient.id;

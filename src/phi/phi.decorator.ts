@@ -99,7 +99,10 @@ export function Phi(options: PhiOptions): PropertyDecorator {
  * same envelope, data key and CHECK constraint, but no GraphQL field; a resolver that exposes it
  * decides who may read it.
  */
-export function Sealed(reason: string, options: { nullable?: boolean; blindIndex?: BlindIndexNormalizer } = {}): PropertyDecorator {
+export function Sealed(
+  reason: string,
+  options: { nullable?: boolean; blindIndex?: BlindIndexNormalizer } = {},
+): PropertyDecorator {
   return (target, propertyKey) => {
     sealedColumn(target, String(propertyKey), options, { sealedReason: reason });
   };

@@ -43,7 +43,11 @@ export function visibilityOf(role: Role | undefined, category: PhiCategory): Vis
  * for whoever treats them (care team, break-glass); otherwise the role's row of the table. No
  * relation (the patient was not reached) means nothing.
  */
-export function visibilityFor(role: Role | undefined, relation: Relation | undefined, category: PhiCategory): Visibility {
+export function visibilityFor(
+  role: Role | undefined,
+  relation: Relation | undefined,
+  category: PhiCategory,
+): Visibility {
   if (!role || !relation) return 'NONE';
   if (relation === 'SELF' || relation === 'CARE_TEAM' || relation === 'BREAK_GLASS') return 'FULL';
   return REDACTION_POLICY[role][category];

@@ -38,18 +38,106 @@ export interface RateLimitSpec {
  * `limited(...)` when they land (a test fails for a field in the schema whose rule misses a limit).
  */
 export const RATE_LIMITS: readonly RateLimitSpec[] = [
-  { id: 'login.ip', field: 'Mutation.login', max: 5, window: '1m', per: 'ip', whenStoreDown: 'closed', severity: 'MEDIUM' },
-  { id: 'login.account', field: 'Mutation.login', max: 5, window: '15m', per: 'account', whenStoreDown: 'closed', severity: 'HIGH' },
-  { id: 'verifyMfa.ip', field: 'Mutation.verifyMfa', max: 20, window: '1m', per: 'ip', whenStoreDown: 'closed', severity: 'MEDIUM' },
-  { id: 'verifyMfa.account', field: 'Mutation.verifyMfa', max: 5, window: '5m', per: 'challenge', whenStoreDown: 'closed', severity: 'HIGH' },
-  { id: 'refreshSession.ip', field: 'Mutation.refreshSession', max: 30, window: '1m', per: 'ip', whenStoreDown: 'closed', severity: 'MEDIUM' },
-  { id: 'patients.user', field: 'Query.patients', max: 60, window: '1m', per: 'user', whenStoreDown: 'open', severity: 'MEDIUM' },
-  { id: 'findPatients.user', field: 'Query.findPatients', max: 30, window: '1m', per: 'user', whenStoreDown: 'open', severity: 'MEDIUM' },
+  {
+    id: 'login.ip',
+    field: 'Mutation.login',
+    max: 5,
+    window: '1m',
+    per: 'ip',
+    whenStoreDown: 'closed',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'login.account',
+    field: 'Mutation.login',
+    max: 5,
+    window: '15m',
+    per: 'account',
+    whenStoreDown: 'closed',
+    severity: 'HIGH',
+  },
+  {
+    id: 'verifyMfa.ip',
+    field: 'Mutation.verifyMfa',
+    max: 20,
+    window: '1m',
+    per: 'ip',
+    whenStoreDown: 'closed',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'verifyMfa.account',
+    field: 'Mutation.verifyMfa',
+    max: 5,
+    window: '5m',
+    per: 'challenge',
+    whenStoreDown: 'closed',
+    severity: 'HIGH',
+  },
+  {
+    id: 'refreshSession.ip',
+    field: 'Mutation.refreshSession',
+    max: 30,
+    window: '1m',
+    per: 'ip',
+    whenStoreDown: 'closed',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'patients.user',
+    field: 'Query.patients',
+    max: 60,
+    window: '1m',
+    per: 'user',
+    whenStoreDown: 'open',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'findPatients.user',
+    field: 'Query.findPatients',
+    max: 30,
+    window: '1m',
+    per: 'user',
+    whenStoreDown: 'open',
+    severity: 'MEDIUM',
+  },
   // Emergency access must not depend on Redis being up; every grant is audited and reviewed anyway.
-  { id: 'breakGlass.user', field: 'Mutation.breakGlass', max: 10, window: '1h', per: 'user', whenStoreDown: 'open', severity: 'HIGH' },
-  { id: 'requestDataExport.user', field: 'Mutation.requestDataExport', max: 5, window: '1h', per: 'user', whenStoreDown: 'closed', severity: 'MEDIUM' },
-  { id: 'tokenizeCard.user', field: 'Mutation.tokenizeCard', max: 20, window: '1h', per: 'user', whenStoreDown: 'closed', severity: 'HIGH' },
-  { id: 'tokenizeCard.ip', field: 'Mutation.tokenizeCard', max: 30, window: '1h', per: 'ip', whenStoreDown: 'closed', severity: 'HIGH' },
+  {
+    id: 'breakGlass.user',
+    field: 'Mutation.breakGlass',
+    max: 10,
+    window: '1h',
+    per: 'user',
+    whenStoreDown: 'open',
+    severity: 'HIGH',
+  },
+  {
+    id: 'requestDataExport.user',
+    field: 'Mutation.requestDataExport',
+    max: 5,
+    window: '1h',
+    per: 'user',
+    whenStoreDown: 'closed',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'tokenizeCard.user',
+    field: 'Mutation.tokenizeCard',
+    max: 20,
+    window: '1h',
+    per: 'user',
+    whenStoreDown: 'closed',
+    severity: 'HIGH',
+  },
+  {
+    id: 'tokenizeCard.ip',
+    field: 'Mutation.tokenizeCard',
+    max: 30,
+    window: '1h',
+    per: 'ip',
+    whenStoreDown: 'closed',
+    severity: 'HIGH',
+  },
 ];
 
 const WINDOW = /^([1-9][0-9]*)(s|m|h)$/;
@@ -76,4 +164,5 @@ export function scaledMax(spec: RateLimitSpec, multiplier: number): number {
 }
 
 for (const spec of RATE_LIMITS) windowMs(spec.window);
-if (new Set(RATE_LIMITS.map((spec) => spec.id)).size !== RATE_LIMITS.length) throw new Error('rate-limit ids must be unique');
+if (new Set(RATE_LIMITS.map((spec) => spec.id)).size !== RATE_LIMITS.length)
+  throw new Error('rate-limit ids must be unique');

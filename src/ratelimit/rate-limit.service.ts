@@ -8,7 +8,14 @@ import type { GraphQLContext } from '../graphql/context';
 import { rateLimited, type AppError } from '../graphql/errors';
 import type { Logger } from '../logging/logger';
 import { RATE_LIMITS, scaledMax, windowMs, type RateLimitSpec } from './rate-limit.limits';
-import { AtomicWindowStore, MemoryCounterStore, RedisCounterStore, storeKey, type CounterStore, type Refusal } from './rate-limit.store';
+import {
+  AtomicWindowStore,
+  MemoryCounterStore,
+  RedisCounterStore,
+  storeKey,
+  type CounterStore,
+  type Refusal,
+} from './rate-limit.store';
 import { clientBucket, SubjectDigest } from './rate-limit.subject';
 
 /** What a fail-closed field answers while the store is unreachable: RATE_LIMITED, retry soon. */
@@ -52,7 +59,10 @@ export class RateLimiter {
   constructor(private readonly deps: RateLimiterDeps) {
     for (const spec of RATE_LIMITS) {
       const store = new AtomicWindowStore(deps.counters, deps.keyPrefix, windowMs(spec.window), this.maxOf(spec));
-      this.limiters.set(spec.id, getGraphQLRateLimiter({ store, identifyContext: (call: LimiterContext) => call.identity }));
+      this.limiters.set(
+        spec.id,
+        getGraphQLRateLimiter({ store, identifyContext: (call: LimiterContext) => call.identity }),
+      );
     }
   }
 
@@ -75,7 +85,10 @@ export class RateLimiter {
     }
     if (refused === undefined) return true;
 
-    return this.refuse(spec, ctx, { contextIdentity: identity, fieldIdentity: getFieldIdentity(info.fieldName, [], args) });
+    return this.refuse(spec, ctx, {
+      contextIdentity: identity,
+      fieldIdentity: getFieldIdentity(info.fieldName, [], args),
+    });
   }
 
   async close(): Promise<void> {
@@ -119,7 +132,14 @@ export class RateLimiter {
         eventType: 'RATE_LIMIT',
         severity: spec.severity,
         actorId: ctx.actor?.userId ?? null,
-        details: { limit: spec.id, field: spec.field, max: this.maxOf(spec), window: spec.window, per: spec.per, subject },
+        details: {
+          limit: spec.id,
+          field: spec.field,
+          max: this.maxOf(spec),
+          window: spec.window,
+          per: spec.per,
+          subject,
+        },
       });
     } catch (error) {
       ctx.log.error({ err: error, limit: spec.id }, 'rate-limit security event not recorded');
@@ -166,5 +186,11 @@ export function createRateLimiter(config: Config, logger: Logger, audit: AuditSe
     logger.warn('REDIS_URL is not set: rate limits are counted per instance, not across replicas');
   }
   const { keyPrefix, multiplier } = config.rateLimit;
-  return new RateLimiter({ counters, keyPrefix, multiplier, digest: new SubjectDigest(config.tokens.signingSecret), audit });
+  return new RateLimiter({
+    counters,
+    keyPrefix,
+    multiplier,
+    digest: new SubjectDigest(config.tokens.signingSecret),
+    audit,
+  });
 }

@@ -170,7 +170,8 @@ export class RedisCounterStore implements CounterStore {
    */
   private assertReachable(): void {
     const status = this.redis.status;
-    if (status === 'reconnecting' || status === 'close' || status === 'end') throw new Error(`Redis connection is ${status}`);
+    if (status === 'reconnecting' || status === 'close' || status === 'end')
+      throw new Error(`Redis connection is ${status}`);
   }
 
   async close(): Promise<void> {

@@ -33,7 +33,9 @@ export class SubjectDigest {
   private readonly key: Buffer;
 
   constructor(secret: string) {
-    this.key = Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'hms-rate-limit', 'hms/rate-limit/subject/v1', 32));
+    this.key = Buffer.from(
+      hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'hms-rate-limit', 'hms/rate-limit/subject/v1', 32),
+    );
   }
 
   of(value: string): string {

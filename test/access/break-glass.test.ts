@@ -146,8 +146,12 @@ describe('breaking the glass', () => {
     await breakGlass(token, patientA);
     await app.gql(READ, { id: patientA }, token);
 
-    const rows = await sql(app, `SELECT action, patient_id, purpose, outcome FROM audit_events
-       WHERE actor_id = $1 AND action IN ('break_glass.grant', 'patient.read') ORDER BY at`, [account.user.id]);
+    const rows = await sql(
+      app,
+      `SELECT action, patient_id, purpose, outcome FROM audit_events
+       WHERE actor_id = $1 AND action IN ('break_glass.grant', 'patient.read') ORDER BY at`,
+      [account.user.id],
+    );
     expect(rows).toEqual([
       { action: 'break_glass.grant', patient_id: patientA, purpose: 'EMERGENCY', outcome: 'ALLOWED' },
       { action: 'patient.read', patient_id: patientA, purpose: 'EMERGENCY', outcome: 'ALLOWED' },
@@ -221,7 +225,13 @@ describe('the end of a grant', () => {
     const grant = (await breakGlass(owner.token, patientA)).body.data!.breakGlass;
     const input = { patientId: patientA, reason: `Review ${tag}`, diagnosisCodes: [] };
     const count = async () =>
-      Number((await rawQuery<{ n: string }>(app.db.url, 'SELECT count(*) AS n FROM encounters WHERE patient_id = $1', [patientA]))[0].n);
+      Number(
+        (
+          await rawQuery<{ n: string }>(app.db.url, 'SELECT count(*) AS n FROM encounters WHERE patient_id = $1', [
+            patientA,
+          ])
+        )[0].n,
+      );
     const before = await count();
 
     const res = await app.gql(

@@ -51,7 +51,14 @@ async function memberships(userId: string): Promise<number> {
 beforeAll(async () => {
   app = await startTestApp();
   const staff: Role[] = [
-    'ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'AUDITOR', 'PRIVACY_OFFICER', 'INTEGRATOR',
+    'ADMIN',
+    'PHYSICIAN',
+    'NURSE',
+    'RECEPTIONIST',
+    'BILLING',
+    'AUDITOR',
+    'PRIVACY_OFFICER',
+    'INTEGRATOR',
   ];
   for (const role of staff) {
     accounts[role] = await createAccount(app, role);
@@ -125,7 +132,14 @@ describe('assigning a care team', () => {
   it('refuses every role but ADMIN to assign or remove members (FORBIDDEN), and changes nothing', async () => {
     const { account } = await newClinician('NURSE');
     const refused: Role[] = [
-      'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'AUDITOR', 'PRIVACY_OFFICER', 'INTEGRATOR', 'PATIENT',
+      'PHYSICIAN',
+      'NURSE',
+      'RECEPTIONIST',
+      'BILLING',
+      'AUDITOR',
+      'PRIVACY_OFFICER',
+      'INTEGRATOR',
+      'PATIENT',
     ];
     for (const role of refused) {
       const assign = await app.gql(ASSIGN, { patientId, userId: account.user.id }, tokens[role]);

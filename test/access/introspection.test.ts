@@ -17,8 +17,8 @@ const SCHEMA = '{ __schema { queryType { name } types { name } } }';
 
 /** Ways to ask for the schema: plainly, by type, aliased, and hidden in fragments. */
 const INTROSPECTION_QUERIES: Record<string, string> = {
-  '__schema': SCHEMA,
-  '__type': '{ __type(name: "Patient") { fields { name } } }',
+  __schema: SCHEMA,
+  __type: '{ __type(name: "Patient") { fields { name } } }',
   'an alias': '{ health shape: __schema { types { name } } }',
   'a named fragment': 'query { ...Peek } fragment Peek on Query { __type(name: "Patient") { name } }',
   'an inline fragment': '{ ... on Query { __schema { types { name } } } }',
@@ -84,7 +84,15 @@ describe('selectsIntrospection', () => {
     expect(mayIntrospect(who('INTEGRATOR', ['schema:read']))).toBe(true);
     expect(mayIntrospect(who('INTEGRATOR', ['patients:read']))).toBe(false);
     expect(mayIntrospect(who('INTEGRATOR'))).toBe(false);
-    for (const role of ['PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'AUDITOR', 'PRIVACY_OFFICER', 'PATIENT'] as Role[]) {
+    for (const role of [
+      'PHYSICIAN',
+      'NURSE',
+      'RECEPTIONIST',
+      'BILLING',
+      'AUDITOR',
+      'PRIVACY_OFFICER',
+      'PATIENT',
+    ] as Role[]) {
       expect(mayIntrospect(who(role, ['schema:read']))).toBe(false);
     }
     expect(mayIntrospect(null)).toBe(false);
@@ -113,21 +121,29 @@ describe('in production', () => {
   async function patientAccount(app: TestApp): Promise<TestAccount> {
     const em = app.services.orm.em.fork();
     const lastName = `Vantablack${randomBytes(3).toString('hex')}`;
-    const patient = await app.services.patients.create(em, { firstName: 'Ione', lastName, dateOfBirth: '1990-01-01', sex: Sex.FEMALE });
+    const patient = await app.services.patients.create(em, {
+      firstName: 'Ione',
+      lastName,
+      dateOfBirth: '1990-01-01',
+      sex: Sex.FEMALE,
+    });
     return createAccount(app, 'PATIENT', { patientId: patient.id });
   }
 
   describe('introspection', () => {
-    it.each(Object.entries(INTROSPECTION_QUERIES))('through %s is refused to an anonymous caller with 401', async (_name, query) => {
-      const res = await post(prod, query, undefined, query.includes('Harmless') ? 'Harmless' : undefined);
+    it.each(Object.entries(INTROSPECTION_QUERIES))(
+      'through %s is refused to an anonymous caller with 401',
+      async (_name, query) => {
+        const res = await post(prod, query, undefined, query.includes('Harmless') ? 'Harmless' : undefined);
 
-      expect(res.status).toBe(401);
-      expect(res.headers.get('www-authenticate')).toBe('Bearer');
-      expect(codeOf(res)).toBe('UNAUTHENTICATED');
-      expect(res.body.data).toBeUndefined();
-      expect(res.body.errors).toHaveLength(1);
-      expect(res.body.errors![0].extensions).toEqual({ code: 'UNAUTHENTICATED' });
-    });
+        expect(res.status).toBe(401);
+        expect(res.headers.get('www-authenticate')).toBe('Bearer');
+        expect(codeOf(res)).toBe('UNAUTHENTICATED');
+        expect(res.body.data).toBeUndefined();
+        expect(res.body.errors).toHaveLength(1);
+        expect(res.body.errors![0].extensions).toEqual({ code: 'UNAUTHENTICATED' });
+      },
+    );
 
     const REFUSED = ['PHYSICIAN', 'AUDITOR', 'PATIENT', 'INTEGRATOR patients:read'];
 
@@ -177,7 +193,11 @@ describe('in production', () => {
       ['a misspelt directive argument', '{ health @include(iff: true) }', {}],
       ['a misspelt type of a variable', 'query($input: PatientInputt!) { health }', {}],
       ['a misspelt type of a fragment', '{ me { ... on Usr { id } } }', {}],
-      ['a misspelt enum value in the query', 'mutation { withdrawConsent(patientId: "p", type: DATA_SHARNG) { given } }', {}],
+      [
+        'a misspelt enum value in the query',
+        'mutation { withdrawConsent(patientId: "p", type: DATA_SHARNG) { given } }',
+        {},
+      ],
       [
         'a misspelt input field in the query',
         'mutation { createPatient(input: { firstNme: "A", lastName: "B", dateOfBirth: "1990-01-01", sex: MALE }) { id } }',

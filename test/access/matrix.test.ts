@@ -162,31 +162,80 @@ const MATRIX: Record<Caller, Expectations> = {
 };
 
 const PATIENT_FIELDS = [
-  'mrn', 'firstName', 'lastName', 'dateOfBirth', 'sex', 'ssn', 'email', 'phone', 'address', 'insuranceMemberId',
+  'mrn',
+  'firstName',
+  'lastName',
+  'dateOfBirth',
+  'sex',
+  'ssn',
+  'email',
+  'phone',
+  'address',
+  'insuranceMemberId',
 ] as const;
 type PatientField = (typeof PATIENT_FIELDS)[number];
 
 /** Per shape, per field: the whole value, its partial form, or null (README: PARTIAL forms; sex has none). */
 const SHAPES: Record<Shape, Record<PatientField, 'full' | 'partial' | null>> = {
   FULL: {
-    mrn: 'full', firstName: 'full', lastName: 'full', dateOfBirth: 'full', sex: 'full',
-    ssn: 'full', email: 'full', phone: 'full', address: 'full', insuranceMemberId: 'full',
+    mrn: 'full',
+    firstName: 'full',
+    lastName: 'full',
+    dateOfBirth: 'full',
+    sex: 'full',
+    ssn: 'full',
+    email: 'full',
+    phone: 'full',
+    address: 'full',
+    insuranceMemberId: 'full',
   },
   CONSENTED: {
-    mrn: 'full', firstName: 'full', lastName: 'full', dateOfBirth: 'full', sex: 'full',
-    ssn: 'full', email: 'full', phone: 'full', address: 'full', insuranceMemberId: null,
+    mrn: 'full',
+    firstName: 'full',
+    lastName: 'full',
+    dateOfBirth: 'full',
+    sex: 'full',
+    ssn: 'full',
+    email: 'full',
+    phone: 'full',
+    address: 'full',
+    insuranceMemberId: null,
   },
   FRONT_DESK: {
-    mrn: 'partial', firstName: 'full', lastName: 'full', dateOfBirth: 'full', sex: 'full',
-    ssn: 'partial', email: 'full', phone: 'full', address: 'full', insuranceMemberId: null,
+    mrn: 'partial',
+    firstName: 'full',
+    lastName: 'full',
+    dateOfBirth: 'full',
+    sex: 'full',
+    ssn: 'partial',
+    email: 'full',
+    phone: 'full',
+    address: 'full',
+    insuranceMemberId: null,
   },
   BILLING: {
-    mrn: 'partial', firstName: 'full', lastName: 'full', dateOfBirth: 'full', sex: 'full',
-    ssn: 'partial', email: 'full', phone: 'full', address: 'full', insuranceMemberId: 'full',
+    mrn: 'partial',
+    firstName: 'full',
+    lastName: 'full',
+    dateOfBirth: 'full',
+    sex: 'full',
+    ssn: 'partial',
+    email: 'full',
+    phone: 'full',
+    address: 'full',
+    insuranceMemberId: 'full',
   },
   ADMIN: {
-    mrn: null, firstName: 'partial', lastName: 'partial', dateOfBirth: 'partial', sex: null,
-    ssn: null, email: null, phone: null, address: null, insuranceMemberId: null,
+    mrn: null,
+    firstName: 'partial',
+    lastName: 'partial',
+    dateOfBirth: 'partial',
+    sex: null,
+    ssn: null,
+    email: null,
+    phone: null,
+    address: null,
+    insuranceMemberId: null,
   },
 };
 
@@ -201,14 +250,26 @@ interface Fixture {
 
 const A: Fixture = {
   input: {
-    mrn: `MA-${TAG}-4401`, firstName: `Marisol${tag}`, lastName: `Thornquist${tag}`, dateOfBirth: '1975-09-30', sex: 'FEMALE',
-    ssn: '219096789', email: `Marisol.${tag}@Example.test`, phone: '+1 (415) 555-0142',
+    mrn: `MA-${TAG}-4401`,
+    firstName: `Marisol${tag}`,
+    lastName: `Thornquist${tag}`,
+    dateOfBirth: '1975-09-30',
+    sex: 'FEMALE',
+    ssn: '219096789',
+    email: `Marisol.${tag}@Example.test`,
+    phone: '+1 (415) 555-0142',
     address: { line1: `77 Larkspur Row ${tag}`, city: `Fictionville${tag}`, postalCode: '94110', country: 'us' },
     insuranceMemberId: `MEMBER${tag}4242`,
   },
   full: {
-    mrn: `MA-${TAG}-4401`, firstName: `Marisol${tag}`, lastName: `Thornquist${tag}`, dateOfBirth: '1975-09-30', sex: 'FEMALE',
-    ssn: '219-09-6789', email: `marisol.${tag}@example.test`, phone: '+14155550142',
+    mrn: `MA-${TAG}-4401`,
+    firstName: `Marisol${tag}`,
+    lastName: `Thornquist${tag}`,
+    dateOfBirth: '1975-09-30',
+    sex: 'FEMALE',
+    ssn: '219-09-6789',
+    email: `marisol.${tag}@example.test`,
+    phone: '+14155550142',
     address: { line1: `77 Larkspur Row ${tag}`, city: `Fictionville${tag}`, postalCode: '94110', country: 'US' },
     insuranceMemberId: `MEMBER${tag}4242`,
   },
@@ -218,14 +279,26 @@ const A: Fixture = {
 
 const B: Fixture = {
   input: {
-    mrn: `MB-${TAG}-5502`, firstName: `Bertrand${tag}`, lastName: `Okonkwo${tag}`, dateOfBirth: '1988-02-14', sex: 'MALE',
-    ssn: '219-09-4321', email: `bertrand.${tag}@example.test`, phone: '+44 20 7946 0000',
+    mrn: `MB-${TAG}-5502`,
+    firstName: `Bertrand${tag}`,
+    lastName: `Okonkwo${tag}`,
+    dateOfBirth: '1988-02-14',
+    sex: 'MALE',
+    ssn: '219-09-4321',
+    email: `bertrand.${tag}@example.test`,
+    phone: '+44 20 7946 0000',
     address: { line1: `12 Quayside Lane ${tag}`, city: `Imaginaria${tag}`, postalCode: 'EC1A 1BB', country: 'GB' },
     insuranceMemberId: `MEMBER${tag}9191`,
   },
   full: {
-    mrn: `MB-${TAG}-5502`, firstName: `Bertrand${tag}`, lastName: `Okonkwo${tag}`, dateOfBirth: '1988-02-14', sex: 'MALE',
-    ssn: '219-09-4321', email: `bertrand.${tag}@example.test`, phone: '+442079460000',
+    mrn: `MB-${TAG}-5502`,
+    firstName: `Bertrand${tag}`,
+    lastName: `Okonkwo${tag}`,
+    dateOfBirth: '1988-02-14',
+    sex: 'MALE',
+    ssn: '219-09-4321',
+    email: `bertrand.${tag}@example.test`,
+    phone: '+442079460000',
     address: { line1: `12 Quayside Lane ${tag}`, city: `Imaginaria${tag}`, postalCode: 'EC1A 1BB', country: 'GB' },
     insuranceMemberId: `MEMBER${tag}9191`,
   },
@@ -292,7 +365,15 @@ async function expectRefused(res: GqlResponse, code: Refusal, missing?: () => Pr
 async function setUp(): Promise<void> {
   app = await startTestApp();
   const accounts = new Map<string, TestAccount>();
-  for (const role of ['ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'AUDITOR', 'PRIVACY_OFFICER'] as Role[]) {
+  for (const role of [
+    'ADMIN',
+    'PHYSICIAN',
+    'NURSE',
+    'RECEPTIONIST',
+    'BILLING',
+    'AUDITOR',
+    'PRIVACY_OFFICER',
+  ] as Role[]) {
     accounts.set(role, await createAccount(app, role));
     tokens.set(role, (await signIn(app, accounts.get(role)!)).accessToken);
   }
@@ -300,8 +381,17 @@ async function setUp(): Promise<void> {
   const otherPhysicianToken = (await signIn(app, otherPhysician)).accessToken;
 
   // Integrators through the contract's createUser, with and without the scope.
-  for (const [caller, scopes] of [['INTEGRATOR', ['patients:read']], ['INTEGRATOR_NO_SCOPE', []]] as const) {
-    const input = { email: testEmail('integrator'), password: testPassword(), role: 'INTEGRATOR', displayName: 'Partner feed', scopes };
+  for (const [caller, scopes] of [
+    ['INTEGRATOR', ['patients:read']],
+    ['INTEGRATOR_NO_SCOPE', []],
+  ] as const) {
+    const input = {
+      email: testEmail('integrator'),
+      password: testPassword(),
+      role: 'INTEGRATOR',
+      displayName: 'Partner feed',
+      scopes,
+    };
     const created = await ask('ADMIN', CREATE_USER, { input });
     expect(created.body.data?.createUser.scopes).toEqual(scopes);
     tokens.set(caller, (await signIn(app, input)).accessToken);
@@ -369,7 +459,11 @@ describe.each(CALLERS)('%s reading', (caller) => {
       return expectRefused(res, listed as Refusal, missing(ENCOUNTERS));
     }
     expect(res.body.errors).toBeUndefined();
-    const encounters = res.body.data!.patient.encounters as { id: string; reason: string; patient: Record<string, unknown> }[];
+    const encounters = res.body.data!.patient.encounters as {
+      id: string;
+      reason: string;
+      patient: Record<string, unknown>;
+    }[];
     if (listed === 'EMPTY') {
       expect(nested).toBe('UNREACHED');
       expect(encounters).toEqual([]);
@@ -406,7 +500,8 @@ describe.each(CALLERS)('%s reading', (caller) => {
     expect(res.body.errors).toBeUndefined();
     const found = res.body.data!.findPatients as Record<string, unknown>[];
     expect(found.map((p) => p.id)).toEqual(outcome.map((t) => ids[t]));
-    for (const t of outcome) expect(withoutId(found.find((p) => p.id === ids[t])!)).toEqual(expected(row.patient[t] as Shape, t));
+    for (const t of outcome)
+      expect(withoutId(found.find((p) => p.id === ids[t])!)).toEqual(expected(row.patient[t] as Shape, t));
   });
 });
 
@@ -425,7 +520,11 @@ describe('what list, search and nested paths reveal', () => {
       }
       for (const target of TARGETS) {
         if (!REFUSALS.includes(row.patient[target])) continue;
-        expect({ caller, target, nested: row.encounterPatient[target] }).toEqual({ caller, target, nested: row.patient[target] });
+        expect({ caller, target, nested: row.encounterPatient[target] }).toEqual({
+          caller,
+          target,
+          nested: row.patient[target],
+        });
       }
     }
   });
@@ -436,10 +535,14 @@ describe('what list, search and nested paths reveal', () => {
   });
 
   it('finds nothing for a physician searching the last name and birth date of B', async () => {
-    const res = await ask('PHYSICIAN', 'query($n: String, $d: Date) { findPatients(lastName: $n, dateOfBirth: $d) { id } }', {
-      n: B.full.lastName,
-      d: B.full.dateOfBirth,
-    });
+    const res = await ask(
+      'PHYSICIAN',
+      'query($n: String, $d: Date) { findPatients(lastName: $n, dateOfBirth: $d) { id } }',
+      {
+        n: B.full.lastName,
+        d: B.full.dateOfBirth,
+      },
+    );
     expect(res.body.data!.findPatients).toEqual([]);
   });
 });
@@ -458,8 +561,16 @@ describe.each(CALLERS)('%s writing', (caller) => {
     const newcomer: Fixture = {
       input: { mrn, firstName: `Cecily${tag}`, lastName: `Newcomb${tag}`, dateOfBirth: '2001-04-05', sex: 'OTHER' },
       full: {
-        mrn, firstName: `Cecily${tag}`, lastName: `Newcomb${tag}`, dateOfBirth: '2001-04-05', sex: 'OTHER',
-        ssn: null, email: null, phone: null, address: null, insuranceMemberId: null,
+        mrn,
+        firstName: `Cecily${tag}`,
+        lastName: `Newcomb${tag}`,
+        dateOfBirth: '2001-04-05',
+        sex: 'OTHER',
+        ssn: null,
+        email: null,
+        phone: null,
+        address: null,
+        insuranceMemberId: null,
       },
       partial: { mrn: '**********7000', firstName: 'C.', lastName: 'N.', dateOfBirth: '2001' },
       encounterReason: '',
@@ -477,38 +588,50 @@ describe.each(CALLERS)('%s writing', (caller) => {
     expect(withoutId(res.body.data!.createPatient)).toEqual(expected(outcome as Shape, newcomer));
   });
 
-  it.each(TARGETS)('updatePatient of %s answers as the matrix says and changes nothing when refused', async (target) => {
-    const [before] = await sql<{ updated_at: Date }>(app, 'SELECT updated_at FROM patients WHERE id = $1', [ids[target]]);
-    const variables = { id: ids[target], input: { phone: FIXTURES[target].full.phone } };
-    const res = await ask(caller, UPDATE, variables);
+  it.each(TARGETS)(
+    'updatePatient of %s answers as the matrix says and changes nothing when refused',
+    async (target) => {
+      const [before] = await sql<{ updated_at: Date }>(app, 'SELECT updated_at FROM patients WHERE id = $1', [
+        ids[target],
+      ]);
+      const variables = { id: ids[target], input: { phone: FIXTURES[target].full.phone } };
+      const res = await ask(caller, UPDATE, variables);
 
-    const outcome = row.updatePatient[target];
-    if (REFUSALS.includes(outcome)) {
-      await expectRefused(res, outcome as Refusal, () => app.gql(UPDATE, { ...variables, id: MISSING }, tokens.get(caller)));
-      const [after] = await sql<{ updated_at: Date }>(app, 'SELECT updated_at FROM patients WHERE id = $1', [ids[target]]);
-      expect(after.updated_at).toEqual(before.updated_at);
-      return;
-    }
-    expect(res.body.errors).toBeUndefined();
-    expect(res.body.data!.updatePatient).toEqual({ id: ids[target], ...expected(outcome as Shape, target) });
-  });
+      const outcome = row.updatePatient[target];
+      if (REFUSALS.includes(outcome)) {
+        await expectRefused(res, outcome as Refusal, () =>
+          app.gql(UPDATE, { ...variables, id: MISSING }, tokens.get(caller)),
+        );
+        const [after] = await sql<{ updated_at: Date }>(app, 'SELECT updated_at FROM patients WHERE id = $1', [
+          ids[target],
+        ]);
+        expect(after.updated_at).toEqual(before.updated_at);
+        return;
+      }
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data!.updatePatient).toEqual({ id: ids[target], ...expected(outcome as Shape, target) });
+    },
+  );
 
-  it.each(TARGETS)('createEncounter for %s answers as the matrix says and records nothing when refused', async (target) => {
-    const before = await count('encounters', 'patient_id = $1', [ids[target]]);
-    const input = { patientId: ids[target], reason: `Follow-up ${tag} by ${caller}`, diagnosisCodes: ['Z09'] };
-    const res = await ask(caller, ENCOUNTER, { input });
+  it.each(TARGETS)(
+    'createEncounter for %s answers as the matrix says and records nothing when refused',
+    async (target) => {
+      const before = await count('encounters', 'patient_id = $1', [ids[target]]);
+      const input = { patientId: ids[target], reason: `Follow-up ${tag} by ${caller}`, diagnosisCodes: ['Z09'] };
+      const res = await ask(caller, ENCOUNTER, { input });
 
-    const outcome = row.createEncounter[target];
-    if (REFUSALS.includes(outcome)) {
-      const missing = () => app.gql(ENCOUNTER, { input: { ...input, patientId: MISSING } }, tokens.get(caller));
-      await expectRefused(res, outcome as Refusal, missing);
-      expect(await count('encounters', 'patient_id = $1', [ids[target]])).toBe(before);
-      return;
-    }
-    expect(res.body.errors).toBeUndefined();
-    expect(res.body.data!.createEncounter).toMatchObject({ reason: input.reason, patient: { id: ids[target] } });
-    expect(await count('encounters', 'patient_id = $1', [ids[target]])).toBe(before + 1);
-  });
+      const outcome = row.createEncounter[target];
+      if (REFUSALS.includes(outcome)) {
+        const missing = () => app.gql(ENCOUNTER, { input: { ...input, patientId: MISSING } }, tokens.get(caller));
+        await expectRefused(res, outcome as Refusal, missing);
+        expect(await count('encounters', 'patient_id = $1', [ids[target]])).toBe(before);
+        return;
+      }
+      expect(res.body.errors).toBeUndefined();
+      expect(res.body.data!.createEncounter).toMatchObject({ reason: input.reason, patient: { id: ids[target] } });
+      expect(await count('encounters', 'patient_id = $1', [ids[target]])).toBe(before + 1);
+    },
+  );
 });
 
 describe('every response of this file', () => {
@@ -521,7 +644,8 @@ describe('every response of this file', () => {
       const form = REFUSALS.includes(shape) ? null : SHAPES[shape as Shape][field];
       if (form === 'full') continue;
       const value = fixture.full[field];
-      if (field === 'address') out.push(...Object.values(value as Record<string, string>).filter((v) => v.includes(tag)));
+      if (field === 'address')
+        out.push(...Object.values(value as Record<string, string>).filter((v) => v.includes(tag)));
       else out.push(String(value));
       if (field === 'ssn') out.push(String(value).replace(/-/g, ''));
     }
@@ -541,7 +665,11 @@ describe('every response of this file', () => {
         const shape = MATRIX[caller].patient[target];
         if (!REFUSALS.includes(shape)) expect(text).toContain(String(expected(shape as Shape, target).lastName));
         for (const value of withheld(MATRIX[caller].patient[target], MATRIX[caller].encounters[target], target)) {
-          expect({ caller, target, leaked: text.includes(value) ? value : null }).toEqual({ caller, target, leaked: null });
+          expect({ caller, target, leaked: text.includes(value) ? value : null }).toEqual({
+            caller,
+            target,
+            leaked: null,
+          });
         }
       }
     }

@@ -27,7 +27,15 @@ describe('the redaction table in README.md', () => {
     expect(header).toBe('| role | IDENTIFIER | CONTACT | DEMOGRAPHIC | CLINICAL | FINANCIAL |');
     expect(rule).toBe('|---|---|---|---|---|---|');
     expect(rows.map((row) => row.split('|')[1].trim())).toEqual([
-      'ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'AUDITOR', 'PRIVACY_OFFICER', 'INTEGRATOR', 'PATIENT',
+      'ADMIN',
+      'PHYSICIAN',
+      'NURSE',
+      'RECEPTIONIST',
+      'BILLING',
+      'AUDITOR',
+      'PRIVACY_OFFICER',
+      'INTEGRATOR',
+      'PATIENT',
     ]);
     for (const row of rows) {
       const cells = row.split('|').slice(2, -1);

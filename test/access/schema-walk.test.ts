@@ -24,7 +24,9 @@ import { limitsInRule } from '../../src/ratelimit/rate-limit.rules';
 const PATIENT_ID = '6f1d2c3b-4a59-4e6d-8f70-81a2b3c4d5e6';
 
 function objectTypes(schema: GraphQLSchema): GraphQLObjectType[] {
-  return Object.values(schema.getTypeMap()).filter((t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith('__'));
+  return Object.values(schema.getTypeMap()).filter(
+    (t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith('__'),
+  );
 }
 
 function isMarkedPhi(type: GraphQLObjectType, field: string): boolean {
@@ -166,7 +168,8 @@ describe('the schema under graphql-shield', () => {
       guarded = applyPermissions(extended);
     });
 
-    const run = (source: string, who: Actor | null) => graphql({ schema: guarded, source, contextValue: context(who, []) });
+    const run = (source: string, who: Actor | null) =>
+      graphql({ schema: guarded, source, contextValue: context(who, []) });
 
     it('is refused to an anonymous caller with UNAUTHENTICATED and never resolved', async () => {
       const result = await run('{ health leak }', null);
@@ -219,7 +222,11 @@ describe('the schema under graphql-shield', () => {
 
           // A field that also has a shield rule answers an anonymous caller with the rule's error instead.
           const shown = value instanceof Error ? 'refused' : value;
-          expect({ name, role: who?.role, shown }).toEqual({ name, role: who?.role, shown: who || shown === null ? null : 'refused' });
+          expect({ name, role: who?.role, shown }).toEqual({
+            name,
+            role: who?.role,
+            shown: who || shown === null ? null : 'refused',
+          });
           expect(opened).toEqual([]);
         }
       }
@@ -230,7 +237,11 @@ describe('the schema under graphql-shield', () => {
         const [typeName, fieldName] = name.split('.');
         const field = (executable.getType(typeName) as GraphQLObjectType).getFields()[fieldName];
         const opened: string[] = [];
-        const ctx = context(actor('PHYSICIAN'), opened, { relation: 'CARE_TEAM', purpose: 'TREATMENT', sensitive: false });
+        const ctx = context(actor('PHYSICIAN'), opened, {
+          relation: 'CARE_TEAM',
+          purpose: 'TREATMENT',
+          sensitive: false,
+        });
         await reach(ctx, [PATIENT_ID]);
         const resolve = field.resolve as GraphQLFieldResolver<unknown, GraphQLContext>;
 

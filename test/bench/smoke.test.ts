@@ -27,10 +27,19 @@ describe('npm run bench', () => {
     );
 
     const figures = JSON.parse(stdout);
-    for (const name of ['encryptCachedPerSec', 'decryptCachedPerSec', 'encryptUncachedPerSec', 'decryptUncachedPerSec']) {
+    for (const name of [
+      'encryptCachedPerSec',
+      'decryptCachedPerSec',
+      'encryptUncachedPerSec',
+      'decryptUncachedPerSec',
+    ]) {
       expect(figures.crypto[name]).toBeGreaterThan(0);
     }
-    for (const name of ['patients100DecryptedPerSec', 'patients100ReadNotDecryptedPerSec', 'ratioDecryptedToReadOnly']) {
+    for (const name of [
+      'patients100DecryptedPerSec',
+      'patients100ReadNotDecryptedPerSec',
+      'ratioDecryptedToReadOnly',
+    ]) {
       expect(figures.patients[name]).toBeGreaterThan(0);
     }
   }, 120_000);

@@ -98,7 +98,14 @@ describe('production', () => {
 
   it('names every missing secret in one message', () => {
     const error = refusal({ NODE_ENV: 'production', HMS_DATA_DIR: tempDir() });
-    for (const name of ['DATABASE_URL', 'TOKEN_SIGNING_SECRET', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY', 'DATABASE_PASSWORD']) {
+    for (const name of [
+      'DATABASE_URL',
+      'TOKEN_SIGNING_SECRET',
+      'MASTER_KEYS',
+      'BLIND_INDEX_KEY',
+      'AUDIT_HMAC_KEY',
+      'DATABASE_PASSWORD',
+    ]) {
       expectRefusedFor(error, name);
     }
   });
@@ -134,15 +141,21 @@ describe('production', () => {
 
   it('accepts a Redis password given beside the URL or inside it', () => {
     const password = strongText();
-    expect(loadConfig(productionEnv({ REDIS_URL: 'redis://cache.hospital.test:6379', REDIS_PASSWORD: password })).redis.password).toBe(
-      password,
-    );
-    expect(() => loadConfig(productionEnv({ REDIS_URL: `redis://:${password}@cache.hospital.test:6379` }))).not.toThrow();
+    expect(
+      loadConfig(productionEnv({ REDIS_URL: 'redis://cache.hospital.test:6379', REDIS_PASSWORD: password })).redis
+        .password,
+    ).toBe(password);
+    expect(() =>
+      loadConfig(productionEnv({ REDIS_URL: `redis://:${password}@cache.hospital.test:6379` })),
+    ).not.toThrow();
   });
 
   it('takes the database password from DATABASE_URL when DATABASE_PASSWORD is unset', () => {
     const password = strongText();
-    const env = without(productionEnv({ DATABASE_URL: `postgresql://hms:${password}@db.hospital.test:5432/hms` }), 'DATABASE_PASSWORD');
+    const env = without(
+      productionEnv({ DATABASE_URL: `postgresql://hms:${password}@db.hospital.test:5432/hms` }),
+      'DATABASE_PASSWORD',
+    );
     expect(() => loadConfig(env)).not.toThrow();
   });
 
@@ -155,7 +168,10 @@ describe('production', () => {
     ['REDIS_PASSWORD', 'Rz4!mK8wPd'],
   ];
   it.each(shortValues)('refuses a short %s without echoing it', (name, value) => {
-    const env = productionEnv({ [name]: value, ...(name === 'REDIS_PASSWORD' ? { REDIS_URL: 'redis://cache.hospital.test:6379' } : {}) });
+    const env = productionEnv({
+      [name]: value,
+      ...(name === 'REDIS_PASSWORD' ? { REDIS_URL: 'redis://cache.hospital.test:6379' } : {}),
+    });
     expectRefusedFor(refusal(env), name, value);
   });
 
@@ -175,14 +191,20 @@ describe('production', () => {
     ['AUDIT_HMAC_KEY', 'encoded text', encode(Buffer.from('changemechangemechangemechangeme'))],
   ];
   it.each(weakValues)('refuses a weak %s (%s) without echoing it', (name, _label, value) => {
-    const env = productionEnv({ [name]: value, ...(name === 'REDIS_PASSWORD' ? { REDIS_URL: 'redis://cache.hospital.test:6379' } : {}) });
+    const env = productionEnv({
+      [name]: value,
+      ...(name === 'REDIS_PASSWORD' ? { REDIS_URL: 'redis://cache.hospital.test:6379' } : {}),
+    });
     expectRefusedFor(refusal(env), name, value);
   });
 
   it.each(['password', 'changeme', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'])(
     'refuses a weak database password (%s) inside DATABASE_URL without echoing it',
     (value) => {
-      const env = without(productionEnv({ DATABASE_URL: `postgresql://hms:${value}@db.hospital.test:5432/hms` }), 'DATABASE_PASSWORD');
+      const env = without(
+        productionEnv({ DATABASE_URL: `postgresql://hms:${value}@db.hospital.test:5432/hms` }),
+        'DATABASE_PASSWORD',
+      );
       expectRefusedFor(refusal(env), 'DATABASE_PASSWORD', value);
     },
   );
@@ -193,7 +215,11 @@ describe('production', () => {
   });
 
   it('names each of several bad secrets and echoes none of them', () => {
-    const values = { TOKEN_SIGNING_SECRET: 'x'.repeat(40), DATABASE_PASSWORD: 'changeme', BLIND_INDEX_KEY: encode(Buffer.alloc(32)) };
+    const values = {
+      TOKEN_SIGNING_SECRET: 'x'.repeat(40),
+      DATABASE_PASSWORD: 'changeme',
+      BLIND_INDEX_KEY: encode(Buffer.alloc(32)),
+    };
     const error = refusal(productionEnv(values));
     for (const [name, value] of Object.entries(values)) expectRefusedFor(error, name, value);
   });
@@ -411,7 +437,16 @@ describe('one failed start lists every bad variable', () => {
     }
     expect(caught).toBeInstanceOf(ConfigError);
     const message = (caught as ConfigError).message;
-    for (const name of ['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'TOKEN_SIGNING_SECRET', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY', 'DATABASE_PASSWORD']) {
+    for (const name of [
+      'PORT',
+      'LOG_LEVEL',
+      'DATABASE_URL',
+      'TOKEN_SIGNING_SECRET',
+      'MASTER_KEYS',
+      'BLIND_INDEX_KEY',
+      'AUDIT_HMAC_KEY',
+      'DATABASE_PASSWORD',
+    ]) {
       expect(message).toContain(`${name}:`);
     }
     expect(message).not.toContain('not-a-port');

@@ -19,7 +19,12 @@ describe('consent records', () => {
 
   /** A fictional patient registered at the front desk. */
   async function newPatient(): Promise<string> {
-    const input = { firstName: `Ottoline${tag}`, lastName: `Brackenridge${tag}`, dateOfBirth: '1981-04-12', sex: 'FEMALE' };
+    const input = {
+      firstName: `Ottoline${tag}`,
+      lastName: `Brackenridge${tag}`,
+      dateOfBirth: '1981-04-12',
+      sex: 'FEMALE',
+    };
     const res = await app.gql(CREATE_PATIENT, { input }, tokens.RECEPTIONIST);
     expect(res.body.errors).toBeUndefined();
     return res.body.data!.createPatient.id;
@@ -32,15 +37,29 @@ describe('consent records', () => {
     return { patientId, token: (await signIn(app, account)).accessToken, userId: account.user.id };
   }
 
-  const grant = (patientId: string, type: string, policyVersion: string | undefined, token: string, headers?: Record<string, string>) =>
-    app.gql(GRANT, { input: { patientId, type, policyVersion } }, token, headers);
+  const grant = (
+    patientId: string,
+    type: string,
+    policyVersion: string | undefined,
+    token: string,
+    headers?: Record<string, string>,
+  ) => app.gql(GRANT, { input: { patientId, type, policyVersion } }, token, headers);
   const withdraw = (patientId: string, type: string, token: string) => app.gql(WITHDRAW, { patientId, type }, token);
   const read = (patientId: string, token: string) => app.gql(READ, { patientId }, token);
   const rowCount = async () => Number((await sql<{ n: string }>(app, 'SELECT count(*) AS n FROM consents'))[0].n);
 
   beforeAll(async () => {
     app = await startTestApp();
-    for (const role of ['ADMIN', 'RECEPTIONIST', 'PHYSICIAN', 'NURSE', 'PRIVACY_OFFICER', 'AUDITOR', 'BILLING', 'INTEGRATOR'] as Role[]) {
+    for (const role of [
+      'ADMIN',
+      'RECEPTIONIST',
+      'PHYSICIAN',
+      'NURSE',
+      'PRIVACY_OFFICER',
+      'AUDITOR',
+      'BILLING',
+      'INTEGRATOR',
+    ] as Role[]) {
       accounts[role] = await createAccount(app, role);
       tokens[role] = (await signIn(app, accounts[role])).accessToken;
     }
@@ -66,7 +85,13 @@ describe('consent records', () => {
 
     const { current, history } = res.body.data!.consents;
     expect(history).toEqual(returned);
-    expect(history.map((c: { type: string; given: boolean; policyVersion: string | null }) => [c.type, c.given, c.policyVersion])).toEqual([
+    expect(
+      history.map((c: { type: string; given: boolean; policyVersion: string | null }) => [
+        c.type,
+        c.given,
+        c.policyVersion,
+      ]),
+    ).toEqual([
       ['RESEARCH', true, 'research-1.0'],
       ['MARKETING', true, 'mkt_2024.1'],
       ['RESEARCH', false, null],
@@ -86,11 +111,19 @@ describe('consent records', () => {
     await grant(patientId, 'TREATMENT', 'care-3', token);
     await withdraw(patientId, 'TREATMENT', token);
     const snapshot = () =>
-      sql<{ row: string }>(app, 'SELECT to_jsonb(c)::text AS row FROM consents c WHERE patient_id = $1 ORDER BY at, id', [patientId]);
+      sql<{ row: string }>(
+        app,
+        'SELECT to_jsonb(c)::text AS row FROM consents c WHERE patient_id = $1 ORDER BY at, id',
+        [patientId],
+      );
     const before = await snapshot();
 
-    await expect(sql(app, 'UPDATE consents SET given = NOT given WHERE patient_id = $1', [patientId])).rejects.toThrow(/append-only/);
-    await expect(sql(app, "UPDATE consents SET policy_version = 'forged' WHERE patient_id = $1", [patientId])).rejects.toThrow(/append-only/);
+    await expect(sql(app, 'UPDATE consents SET given = NOT given WHERE patient_id = $1', [patientId])).rejects.toThrow(
+      /append-only/,
+    );
+    await expect(
+      sql(app, "UPDATE consents SET policy_version = 'forged' WHERE patient_id = $1", [patientId]),
+    ).rejects.toThrow(/append-only/);
     await grant(patientId, 'TREATMENT', 'care-4', token);
     await grant(patientId, 'RESEARCH', 'r-1', tokens.RECEPTIONIST);
 
@@ -114,7 +147,9 @@ describe('consent records', () => {
     const rows = await sql(app, 'SELECT 1 FROM consents WHERE patient_id = $1', [patientId]);
     expect(rows).toHaveLength(0);
 
-    expect((await grant(patientId, 'DATA_SHARING', 'v1', tokens.PRIVACY_OFFICER)).body.data!.grantConsent).toMatchObject({ given: true });
+    expect(
+      (await grant(patientId, 'DATA_SHARING', 'v1', tokens.PRIVACY_OFFICER)).body.data!.grantConsent,
+    ).toMatchObject({ given: true });
     const events = await sql<{ event_type: string; details: Record<string, unknown> }>(
       app,
       "SELECT event_type, details FROM security_events WHERE patient_id = $1 AND event_type = 'CONSENT_RECORDED_BY_STAFF'",
@@ -129,7 +164,9 @@ describe('consent records', () => {
 
     await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        i % 2 === 0 ? grant(patientId, 'DATA_SHARING', `v${i}`, tokens.PRIVACY_OFFICER) : withdraw(patientId, 'DATA_SHARING', tokens.RECEPTIONIST),
+        i % 2 === 0
+          ? grant(patientId, 'DATA_SHARING', `v${i}`, tokens.PRIVACY_OFFICER)
+          : withdraw(patientId, 'DATA_SHARING', tokens.RECEPTIONIST),
       ),
     );
 
@@ -155,8 +192,19 @@ describe('consent records', () => {
       'SELECT channel, ip, user_agent, recorded_by, recorded_by_role, given FROM consents WHERE patient_id = $1 ORDER BY at',
       [patientId],
     );
-    expect(rows[0]).toMatchObject({ channel: 'PORTAL', user_agent: `PortalBrowser/${tag}`, recorded_by: userId, recorded_by_role: 'PATIENT', given: true });
-    expect(rows[1]).toMatchObject({ channel: 'API', recorded_by: accounts.RECEPTIONIST.user.id, recorded_by_role: 'RECEPTIONIST', given: false });
+    expect(rows[0]).toMatchObject({
+      channel: 'PORTAL',
+      user_agent: `PortalBrowser/${tag}`,
+      recorded_by: userId,
+      recorded_by_role: 'PATIENT',
+      given: true,
+    });
+    expect(rows[1]).toMatchObject({
+      channel: 'API',
+      recorded_by: accounts.RECEPTIONIST.user.id,
+      recorded_by_role: 'RECEPTIONIST',
+      given: false,
+    });
     for (const row of rows) expect(row.ip).toMatch(/127\.0\.0\.1|::1/);
   });
 
@@ -183,8 +231,12 @@ describe('consent records', () => {
   it('lets front desk and privacy officers record and read consents for any existing patient, and refuses a missing one', async () => {
     const patientId = await newPatient();
 
-    expect((await grant(patientId, 'RESEARCH', 'r-1', tokens.RECEPTIONIST)).body.data!.grantConsent).toMatchObject({ given: true });
-    expect((await withdraw(patientId, 'RESEARCH', tokens.PRIVACY_OFFICER)).body.data!.withdrawConsent).toMatchObject({ given: false });
+    expect((await grant(patientId, 'RESEARCH', 'r-1', tokens.RECEPTIONIST)).body.data!.grantConsent).toMatchObject({
+      given: true,
+    });
+    expect((await withdraw(patientId, 'RESEARCH', tokens.PRIVACY_OFFICER)).body.data!.withdrawConsent).toMatchObject({
+      given: false,
+    });
     expect((await read(patientId, tokens.PRIVACY_OFFICER)).body.data!.consents.history).toHaveLength(2);
     expect((await read(patientId, tokens.RECEPTIONIST)).body.data!.consents.history).toHaveLength(2);
 
@@ -204,8 +256,13 @@ describe('consent records', () => {
     const assigned = await app.gql(ASSIGN, { patientId, userId: accounts.PHYSICIAN.user.id }, tokens.ADMIN);
     expect(assigned.body.errors).toBeUndefined();
 
-    expect((await grant(patientId, 'TREATMENT', 't-1', tokens.PHYSICIAN)).body.data!.grantConsent).toMatchObject({ type: 'TREATMENT', given: true });
-    expect((await read(patientId, tokens.PHYSICIAN)).body.data!.consents.current).toEqual([expect.objectContaining({ type: 'TREATMENT', given: true })]);
+    expect((await grant(patientId, 'TREATMENT', 't-1', tokens.PHYSICIAN)).body.data!.grantConsent).toMatchObject({
+      type: 'TREATMENT',
+      given: true,
+    });
+    expect((await read(patientId, tokens.PHYSICIAN)).body.data!.consents.current).toEqual([
+      expect.objectContaining({ type: 'TREATMENT', given: true }),
+    ]);
     expect(codeOf(await withdraw(patientId, 'TREATMENT', tokens.NURSE))).toBe('NOT_FOUND');
   });
 
@@ -240,7 +297,9 @@ describe('consent records', () => {
       expect(codeOf(res)).toBe('BAD_USER_INPUT');
       expect(res.body.errors![0].extensions!.field).toBe('policyVersion');
     }
-    expect((await grant(patientId, 'RESEARCH', 'A.z_0-9'.padEnd(32, '9'), tokens.RECEPTIONIST)).body.errors).toBeUndefined();
+    expect(
+      (await grant(patientId, 'RESEARCH', 'A.z_0-9'.padEnd(32, '9'), tokens.RECEPTIONIST)).body.errors,
+    ).toBeUndefined();
     expect(await rowCount()).toBe(before + 1);
   });
 

@@ -57,9 +57,10 @@ describe('compatibility of the optimised field cipher with existing ciphertexts'
   it.each(LEGACY_ENVELOPES)('opens an envelope sealed by the previous implementation (%j)', (ctx, text, envelope) => {
     expect(envelopeKeyId(envelope)).toBe(LEGACY_KEY_ID);
     expect(openField(LEGACY_KEY, LEGACY_KEY_ID, ctx, envelope)).toBe(text);
-    expectCryptoError(() => openField(LEGACY_KEY, LEGACY_KEY_ID, { ...ctx, rowId: `${ctx.rowId}x` }, envelope), [
-      'DECRYPT_FAILED',
-    ]);
+    expectCryptoError(
+      () => openField(LEGACY_KEY, LEGACY_KEY_ID, { ...ctx, rowId: `${ctx.rowId}x` }, envelope),
+      ['DECRYPT_FAILED'],
+    );
   });
 
   it('seals under exactly the specified associated data bytes', () => {

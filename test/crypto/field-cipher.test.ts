@@ -63,11 +63,10 @@ describe('openField rejects anything but the untouched envelope in its own conte
       for (const replacement of replacements) {
         if (replacement === original) continue;
         const tampered = envelope.slice(0, i) + replacement + envelope.slice(i + 1);
-        expectCryptoError(() => openField(key, id, PATIENT_NAME, tampered), [
-          'BAD_ENVELOPE',
-          'DECRYPT_FAILED',
-          'KEY_MISMATCH',
-        ]);
+        expectCryptoError(
+          () => openField(key, id, PATIENT_NAME, tampered),
+          ['BAD_ENVELOPE', 'DECRYPT_FAILED', 'KEY_MISMATCH'],
+        );
       }
     }
   });

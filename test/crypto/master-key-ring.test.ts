@@ -33,12 +33,14 @@ describe('MasterKeyRing', () => {
     const ring = new MasterKeyRing({ versions: new Map([[1, v1]]), active: 1 });
     const ctx = context();
     const { masterVersion, wrapped } = ring.wrapDataKey(generateDataKey(), ctx);
-    expectCryptoError(() => ring.unwrapDataKey(wrapped, masterVersion, { ...ctx, subjectId: 'patient-other' }), [
-      'DECRYPT_FAILED',
-    ]);
-    expectCryptoError(() => ring.unwrapDataKey(wrapped, masterVersion, { ...ctx, dataKeyId: randomUUID() }), [
-      'DECRYPT_FAILED',
-    ]);
+    expectCryptoError(
+      () => ring.unwrapDataKey(wrapped, masterVersion, { ...ctx, subjectId: 'patient-other' }),
+      ['DECRYPT_FAILED'],
+    );
+    expectCryptoError(
+      () => ring.unwrapDataKey(wrapped, masterVersion, { ...ctx, dataKeyId: randomUUID() }),
+      ['DECRYPT_FAILED'],
+    );
   });
 
   it('still unwraps keys wrapped under version 1 after version 2 becomes active', () => {
@@ -47,7 +49,13 @@ describe('MasterKeyRing', () => {
     const ctx = context();
     const old = before.wrapDataKey(dataKey, ctx);
 
-    const after = new MasterKeyRing({ versions: new Map([[1, v1], [2, v2]]), active: 2 });
+    const after = new MasterKeyRing({
+      versions: new Map([
+        [1, v1],
+        [2, v2],
+      ]),
+      active: 2,
+    });
     expect(after.activeVersion).toBe(2);
     expect(after.versions()).toEqual([1, 2]);
     expect(after.unwrapDataKey(old.wrapped, old.masterVersion, ctx)).toEqual(dataKey);
@@ -58,7 +66,13 @@ describe('MasterKeyRing', () => {
   });
 
   it('fails when a wrap is presented with another held version number', () => {
-    const ring = new MasterKeyRing({ versions: new Map([[1, v1], [2, v2]]), active: 2 });
+    const ring = new MasterKeyRing({
+      versions: new Map([
+        [1, v1],
+        [2, v2],
+      ]),
+      active: 2,
+    });
     const ctx = context();
     const { wrapped } = ring.wrapDataKey(generateDataKey(), ctx);
     expectCryptoError(() => ring.unwrapDataKey(wrapped, 1, ctx), ['DECRYPT_FAILED']);
@@ -78,9 +92,10 @@ describe('MasterKeyRing', () => {
   });
 
   it('refuses master keys that are not 32 bytes and versions that are not positive integers', () => {
-    expectCryptoError(() => new MasterKeyRing({ versions: new Map([[1, v1.subarray(0, 31)]]), active: 1 }), [
-      'INVALID_INPUT',
-    ]);
+    expectCryptoError(
+      () => new MasterKeyRing({ versions: new Map([[1, v1.subarray(0, 31)]]), active: 1 }),
+      ['INVALID_INPUT'],
+    );
     expectCryptoError(() => new MasterKeyRing({ versions: new Map([[1.5, v1]]), active: 1.5 }), ['INVALID_INPUT']);
   });
 

@@ -63,7 +63,9 @@ describe('embedded PostgreSQL', () => {
   it('refuses a wrong password', async () => {
     const url = new URL(cluster!.url);
     url.password = randomBytes(24).toString('base64url');
-    await expect(withClient(url.toString(), (client) => client.query('SELECT 1'))).rejects.toThrow(/password authentication failed/);
+    await expect(withClient(url.toString(), (client) => client.query('SELECT 1'))).rejects.toThrow(
+      /password authentication failed/,
+    );
   });
 
   it('keeps its data across a stop and a start', async () => {

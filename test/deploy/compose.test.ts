@@ -38,7 +38,14 @@ const compose = yaml.safeLoad(composeText) as { services: Record<string, Service
 const { postgres, redis, api } = compose.services;
 
 /** Variables that hold a secret in the compose file. */
-const COMPOSE_SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'TOKEN_SIGNING_SECRET', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY'];
+const COMPOSE_SECRETS = [
+  'POSTGRES_PASSWORD',
+  'REDIS_PASSWORD',
+  'TOKEN_SIGNING_SECRET',
+  'MASTER_KEYS',
+  'BLIND_INDEX_KEY',
+  'AUDIT_HMAC_KEY',
+];
 
 /**
  * Compose's interpolation, applied as compose applies it: to each string value after the YAML is parsed. Covers the
@@ -46,13 +53,16 @@ const COMPOSE_SECRETS = ['POSTGRES_PASSWORD', 'REDIS_PASSWORD', 'TOKEN_SIGNING_S
  */
 function interpolate(value: unknown, values: Record<string, string>): unknown {
   if (typeof value === 'string') {
-    return value.replace(/\$\$|\$\{([A-Z0-9_]+)(?:(:\?|:-)([^}]*))?\}/g, (whole, name: string | undefined, operator, rest: string) => {
-      if (whole === '$$') return '$';
-      const given = values[name as string];
-      if (given !== undefined && given !== '') return given;
-      if (operator === ':?') throw new Error(`compose would stop: ${rest}`);
-      return operator === ':-' ? rest : '';
-    });
+    return value.replace(
+      /\$\$|\$\{([A-Z0-9_]+)(?:(:\?|:-)([^}]*))?\}/g,
+      (whole, name: string | undefined, operator, rest: string) => {
+        if (whole === '$$') return '$';
+        const given = values[name as string];
+        if (given !== undefined && given !== '') return given;
+        if (operator === ':?') throw new Error(`compose would stop: ${rest}`);
+        return operator === ':-' ? rest : '';
+      },
+    );
   }
   if (Array.isArray(value)) return value.map((item) => interpolate(item, values));
   if (value && typeof value === 'object') {
@@ -132,13 +142,18 @@ describe('docker-compose.yml', () => {
   });
 
   it('starts the API only once the database and Redis are healthy', () => {
-    expect(api.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    expect(api.depends_on).toEqual({
+      postgres: { condition: 'service_healthy' },
+      redis: { condition: 'service_healthy' },
+    });
     expect(postgres.healthcheck).toBeDefined();
     expect(redis.healthcheck).toBeDefined();
   });
 
   it('publishes the API on port 4000', () => {
-    expect((api.ports ?? []).map(String).some((port) => port.endsWith(':4000:4000') || port === '4000:4000')).toBe(true);
+    expect((api.ports ?? []).map(String).some((port) => port.endsWith(':4000:4000') || port === '4000:4000')).toBe(
+      true,
+    );
     expect(api.build).toBe('.');
   });
 });
@@ -181,7 +196,10 @@ describe('.dockerignore', () => {
 describe('.env.template', () => {
   const template = read('.env.template');
   const config = read('src/config/config.ts');
-  const schemaBlock = config.slice(config.indexOf('const plainSchema = z.object({'), config.indexOf('});', config.indexOf('const plainSchema')));
+  const schemaBlock = config.slice(
+    config.indexOf('const plainSchema = z.object({'),
+    config.indexOf('});', config.indexOf('const plainSchema')),
+  );
   const plainNames = [...schemaBlock.matchAll(/^\s+([A-Z][A-Z0-9_]+):/gm)].map((match) => match[1]);
   const secretNames = [...new Set([...config.matchAll(/secret\('([A-Z][A-Z0-9_]+)'\)/g)].map((match) => match[1]))];
 

@@ -11,9 +11,11 @@ const tag = randomBytes(3).toString('hex');
 const GENERIC = 'The request is too large or too complex';
 const INPUT = `{ firstName: "Limit${tag}", lastName: "Tester${tag}", dateOfBirth: "1980-01-01", sex: OTHER }`;
 /** Registers a patient: proof, by the row it writes, of whether a refused document ran at all. */
-const CREATE = (selection = 'id', alias = '') => `${alias ? `${alias}: ` : ''}createPatient(input: ${INPUT}) { ${selection} }`;
+const CREATE = (selection = 'id', alias = '') =>
+  `${alias ? `${alias}: ` : ''}createPatient(input: ${INPUT}) { ${selection} }`;
 /** A sign-in two levels deep and of cost 2, for a server whose limits are set lower than LOGIN needs. */
-const SIGN_IN = 'mutation SignIn($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken } }';
+const SIGN_IN =
+  'mutation SignIn($email: String!, $password: String!) { login(email: $email, password: $password) { accessToken } }';
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** POSTs any JSON body (persisted queries, operation names, batches). */
@@ -113,7 +115,8 @@ describe('abuse limits with the default settings', () => {
 
   describe('directives', () => {
     const directives = ['@include(if: true)', '@skip(if: false)', '@include(if: true)', '@skip(if: false)'];
-    const withDirectives = (count: number) => `mutation { createPatient(input: ${INPUT}) ${directives.slice(0, count).join(' ')} { id } }`;
+    const withDirectives = (count: number) =>
+      `mutation { createPatient(input: ${INPUT}) ${directives.slice(0, count).join(' ')} { id } }`;
 
     it('lets three directives on a field through to validation (which allows each directive once)', async () => {
       const before = await patientCount(app);
@@ -187,7 +190,8 @@ describe('abuse limits with the default settings', () => {
     });
 
     it('refuses an operation that tries two logins, and runs none of it', async () => {
-      const attempt = (alias: string, password: string) => `${alias}: login(email: "${receptionist.email}", password: "${password}") { accessToken }`;
+      const attempt = (alias: string, password: string) =>
+        `${alias}: login(email: "${receptionist.email}", password: "${password}") { accessToken }`;
       const query = `mutation { ${CREATE()} ${attempt('first', 'Guess-One-000')} ${attempt('second', receptionist.password)} }`;
       const res = await expectRefusedBeforeExecution(app, () => app.gql(query, {}, token));
       expect(JSON.stringify(res.body)).not.toContain(receptionist.email);
@@ -201,17 +205,22 @@ describe('abuse limits with the default settings', () => {
       `{ ${Array.from({ length: 220 }, () => 'patient(id: "1") { id }').join(' ')} }`,
     ];
 
-    it.each(attacks.map((query) => [query.slice(0, 30), query]))('refuses %s… in well under a second', async (_name, query) => {
-      const started = Date.now();
-      const res = await app.gql(query);
-      expect(Date.now() - started).toBeLessThan(1000);
-      expectTooComplex(res);
-    });
+    it.each(attacks.map((query) => [query.slice(0, 30), query]))(
+      'refuses %s… in well under a second',
+      async (_name, query) => {
+        const started = Date.now();
+        const res = await app.gql(query);
+        expect(Date.now() - started).toBeLessThan(1000);
+        expectTooComplex(res);
+      },
+    );
 
     it("keeps answering another client's simple query while the attack goes on", async () => {
       const started = Date.now();
       const attack = Array.from({ length: 30 }, (_, i) => app.gql(attacks[i % attacks.length]));
-      const simple = Array.from({ length: 5 }, () => app.gql('{ health }', undefined, undefined, { 'x-request-id': `other-client-${tag}` }));
+      const simple = Array.from({ length: 5 }, () =>
+        app.gql('{ health }', undefined, undefined, { 'x-request-id': `other-client-${tag}` }),
+      );
       const [refused, answered] = await Promise.all([Promise.all(attack), Promise.all(simple)]);
 
       for (const res of answered) expect(res.body).toEqual({ data: { health: 'ok' } });
@@ -234,14 +243,22 @@ describe('abuse limits with the default settings', () => {
       const res = await app.gql(`{ health ${secret}( }`);
       expect(res.status).toBe(400);
       expect(res.body.errors).toEqual([
-        { message: 'Syntax error in the GraphQL document', locations: [expect.any(Object)], extensions: { code: 'GRAPHQL_PARSE_FAILED' } },
+        {
+          message: 'Syntax error in the GraphQL document',
+          locations: [expect.any(Object)],
+          extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+        },
       ]);
       expect(JSON.stringify(res.body)).not.toContain(secret);
     });
 
     it('refuses a batch (a JSON array) with 400 and runs none of it', async () => {
       const before = await patientCount(app);
-      const res = await postJson(app, [{ query: `mutation { ${CREATE()} }` }, { query: `mutation { ${CREATE()} }` }], token);
+      const res = await postJson(
+        app,
+        [{ query: `mutation { ${CREATE()} }` }, { query: `mutation { ${CREATE()} }` }],
+        token,
+      );
       expect(res.status).toBe(400);
       expect(res.text).not.toContain(tag);
       expect(await patientCount(app)).toBe(before);
@@ -249,7 +266,9 @@ describe('abuse limits with the default settings', () => {
 
     it('applies the limits to GET requests as well', async () => {
       const query = `{ ${'health '.repeat(11)}}`;
-      const res = await fetch(`${app.url}/graphql?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true' } });
+      const res = await fetch(`${app.url}/graphql?query=${encodeURIComponent(query)}`, {
+        headers: { 'apollo-require-preflight': 'true' },
+      });
       expectTooComplex({ status: res.status, body: (await res.json()) as GqlResponse['body'], headers: res.headers });
     });
   });
@@ -261,8 +280,14 @@ describe('abuse limits with the default settings', () => {
 
       const unknown = await postJson(app, persisted(hash), token);
       expect(codeOf(unknown)).toBe('PERSISTED_QUERY_NOT_FOUND');
-      expect((await postJson(app, persisted(hash, query), token)).body.data).toEqual({ health: 'ok', me: { id: receptionist.user.id } });
-      expect((await postJson(app, persisted(hash), token)).body.data).toEqual({ health: 'ok', me: { id: receptionist.user.id } });
+      expect((await postJson(app, persisted(hash, query), token)).body.data).toEqual({
+        health: 'ok',
+        me: { id: receptionist.user.id },
+      });
+      expect((await postJson(app, persisted(hash), token)).body.data).toEqual({
+        health: 'ok',
+        me: { id: receptionist.user.id },
+      });
     });
 
     it('does not register a document over the limits, so its hash alone runs nothing later', async () => {
@@ -353,7 +378,10 @@ describe('PERSISTED_QUERIES=only (an allow-list from a manifest)', () => {
   beforeAll(async () => {
     const manifest = join(mkdtempSync(join(tmpdir(), 'hms-manifest-')), 'operations.json');
     // The client's sign-in operation is one of its listed operations.
-    writeFileSync(manifest, JSON.stringify(Object.fromEntries([HEALTH, REGISTER, LOGIN].map((query) => [sha256(query), query]))));
+    writeFileSync(
+      manifest,
+      JSON.stringify(Object.fromEntries([HEALTH, REGISTER, LOGIN].map((query) => [sha256(query), query]))),
+    );
     app = await startTestApp({ PERSISTED_QUERIES: 'only', PERSISTED_QUERIES_MANIFEST: manifest });
     token = (await signIn(app, await createAccount(app, 'RECEPTIONIST'))).accessToken;
   });
@@ -365,7 +393,9 @@ describe('PERSISTED_QUERIES=only (an allow-list from a manifest)', () => {
   function expectForbidden(res: GqlResponse): void {
     expect(res.status).toBe(403);
     expect(res.body.data).toBeUndefined();
-    expect(res.body.errors).toEqual([{ message: 'Only registered operations are accepted', extensions: { code: 'FORBIDDEN' } }]);
+    expect(res.body.errors).toEqual([
+      { message: 'Only registered operations are accepted', extensions: { code: 'FORBIDDEN' } },
+    ]);
   }
 
   it('runs a listed operation by its hash', async () => {
@@ -390,5 +420,4 @@ describe('PERSISTED_QUERIES=only (an allow-list from a manifest)', () => {
     expectForbidden(await postJson(app, persisted(sha256(query), query), token));
     expectForbidden(await postJson(app, persisted(sha256(query)), token));
   });
-
 });

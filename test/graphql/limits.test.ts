@@ -44,7 +44,11 @@ function costOf(schema: GraphQLSchema, query: string, variables: Record<string, 
 describe('document size', () => {
   it('accepts a document of exactly QUERY_MAX_BYTES bytes and refuses one byte more', () => {
     expect(checkSource(paddedTo(LIMITS.maxBytes), LIMITS)).toBeNull();
-    expect(checkSource(paddedTo(LIMITS.maxBytes + 1), LIMITS)).toEqual({ limit: 'bytes', actual: LIMITS.maxBytes + 1, max: LIMITS.maxBytes });
+    expect(checkSource(paddedTo(LIMITS.maxBytes + 1), LIMITS)).toEqual({
+      limit: 'bytes',
+      actual: LIMITS.maxBytes + 1,
+      max: LIMITS.maxBytes,
+    });
   });
 
   it('counts bytes, not characters', () => {
@@ -92,20 +96,28 @@ describe('depth', () => {
 
   it('does not count introspection, so graphql-based tools can read the schema', () => {
     expect(checkDocumentText(getIntrospectionQuery(), LIMITS)).toBeNull();
-    expect(checkDocumentText(getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, inputValueDeprecation: true }), LIMITS)).toBeNull();
+    expect(
+      checkDocumentText(
+        getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, inputValueDeprecation: true }),
+        LIMITS,
+      ),
+    ).toBeNull();
   });
 
   it("leaves introspection's nesting of lists to graphql's MaxIntrospectionDepthRule", async () => {
     const schema = await buildAppSchema();
     const loop = '{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }';
     expect(limitOf(loop)).toBeNull();
-    expect(validate(schema, parse(loop)).map((error) => error.message)).toEqual(['Maximum introspection depth exceeded']);
+    expect(validate(schema, parse(loop)).map((error) => error.message)).toEqual([
+      'Maximum introspection depth exceeded',
+    ]);
     expect(validate(schema, parse(getIntrospectionQuery()))).toEqual([]);
   });
 });
 
 describe('aliases', () => {
-  const aliases = (count: number): string => `{ ${Array.from({ length: count }, (_, i) => `a${i}: health`).join(' ')} }`;
+  const aliases = (count: number): string =>
+    `{ ${Array.from({ length: count }, (_, i) => `a${i}: health`).join(' ')} }`;
 
   it('accepts QUERY_MAX_ALIASES aliases in a document and refuses one more', () => {
     expect(limitOf(aliases(LIMITS.maxAliases))).toBeNull();
@@ -133,7 +145,9 @@ describe('same-named selections (what makes OverlappingFieldsCanBeMerged quadrat
     expect(limitOf(`{ ${'health '.repeat(10)}}`)).toBeNull();
     expect(limitOf(`{ ${'health '.repeat(11)}}`)).toBe('sameNameSelections');
     const four = 'health '.repeat(4);
-    expect(limitOf(`{ ${four} ... on Query { ${four} } ...F } fragment F on Query { ${four} }`)).toBe('sameNameSelections');
+    expect(limitOf(`{ ${four} ... on Query { ${four} } ...F } fragment F on Query { ${four} }`)).toBe(
+      'sameNameSelections',
+    );
     expect(limitOf(`{ ${four} ... on Query { ${four} } ...F } fragment F on Query { health health }`)).toBeNull();
     expect(limitOf(`{ me { ${'id '.repeat(11)}} }`)).toBe('sameNameSelections');
     expect(limitOf(`{ a: health ${'health '.repeat(10)}}`)).toBeNull();
@@ -172,9 +186,11 @@ describe('sign-in and card fields', () => {
     expect(limitOf(`mutation { ${login('a')} }`)).toBeNull();
     expect(limitOf(`mutation { ${login('a')} ${login('b')} }`)).toBe('singleUseField');
     expect(limitOf(`mutation { ${login('a')} ...F } fragment F on Mutation { ${login('b')} }`)).toBe('singleUseField');
-    expect(limitOf('mutation { login(email: "a", password: "b") { accessToken } refreshSession(refreshToken: "r") { accessToken } }')).toBe(
-      'singleUseField',
-    );
+    expect(
+      limitOf(
+        'mutation { login(email: "a", password: "b") { accessToken } refreshSession(refreshToken: "r") { accessToken } }',
+      ),
+    ).toBe('singleUseField');
   });
 
   it('checks every operation of the document, whichever one runs', () => {
@@ -207,7 +223,9 @@ describe('cost', () => {
   });
 
   it('multiplies nested lists and counts a list of scalars once', () => {
-    expect(costOf(schema, '{ patients(first: 10) { nodes { encounters { id diagnosisCodes } } } }')).toBe(1 + 10 * (1 + 20 * 3));
+    expect(costOf(schema, '{ patients(first: 10) { nodes { encounters { id diagnosisCodes } } } }')).toBe(
+      1 + 10 * (1 + 20 * 3),
+    );
   });
 
   it('counts fields reached through fragments, with the page size of where they are spread', () => {
@@ -263,14 +281,22 @@ describe('the persisted-query manifest', () => {
   it('is required, and checked, before the server starts in PERSISTED_QUERIES=only', () => {
     const over = `{ ${'health '.repeat(11)}}`;
     const path = file('start.json', { [sha256(over)]: over });
-    expect(() => createQueryLimits({ limits: LIMITS, persistedQueries: 'only' })).toThrow(/PERSISTED_QUERIES_MANIFEST: required/);
-    expect(() => createQueryLimits({ limits: LIMITS, persistedQueries: 'only', persistedQueriesManifest: path })).toThrow(ConfigError);
+    expect(() => createQueryLimits({ limits: LIMITS, persistedQueries: 'only' })).toThrow(
+      /PERSISTED_QUERIES_MANIFEST: required/,
+    );
+    expect(() =>
+      createQueryLimits({ limits: LIMITS, persistedQueries: 'only', persistedQueriesManifest: path }),
+    ).toThrow(ConfigError);
     expect(createQueryLimits({ limits: LIMITS, persistedQueries: 'off' }).persistedQueries).toBe(false);
   });
 
   it('refuses a file that is not a JSON object', () => {
-    expect(() => loadPersistedQueryManifest(file('bad.json', '{ health'), LIMITS)).toThrow(/PERSISTED_QUERIES_MANIFEST/);
-    expect(() => loadPersistedQueryManifest(file('list.json', ['{ health }']), LIMITS)).toThrow(/PERSISTED_QUERIES_MANIFEST/);
+    expect(() => loadPersistedQueryManifest(file('bad.json', '{ health'), LIMITS)).toThrow(
+      /PERSISTED_QUERIES_MANIFEST/,
+    );
+    expect(() => loadPersistedQueryManifest(file('list.json', ['{ health }']), LIMITS)).toThrow(
+      /PERSISTED_QUERIES_MANIFEST/,
+    );
   });
 });
 
@@ -286,7 +312,13 @@ describe('configuration', () => {
 
   it('reads every limit from the environment', () => {
     const { graphql } = loadConfig(
-      testEnv(url, { QUERY_MAX_DEPTH: '5', QUERY_MAX_ALIASES: '3', QUERY_MAX_COST: '900', QUERY_MAX_TOKENS: '700', QUERY_MAX_BYTES: '4096' }),
+      testEnv(url, {
+        QUERY_MAX_DEPTH: '5',
+        QUERY_MAX_ALIASES: '3',
+        QUERY_MAX_COST: '900',
+        QUERY_MAX_TOKENS: '700',
+        QUERY_MAX_BYTES: '4096',
+      }),
     );
     expect(graphql.limits).toEqual({ maxDepth: 5, maxAliases: 3, maxCost: 900, maxTokens: 700, maxBytes: 4096 });
   });
@@ -298,9 +330,15 @@ describe('configuration', () => {
   });
 
   it('requires a manifest for PERSISTED_QUERIES=only and refuses one for the other modes', () => {
-    expect(() => loadConfig(testEnv(url, { PERSISTED_QUERIES: 'only' }))).toThrow(/PERSISTED_QUERIES_MANIFEST: required/);
-    expect(() => loadConfig(testEnv(url, { PERSISTED_QUERIES_MANIFEST: '/tmp/manifest.json' }))).toThrow(/PERSISTED_QUERIES_MANIFEST: only read/);
-    const only = loadConfig(testEnv(url, { PERSISTED_QUERIES: 'only', PERSISTED_QUERIES_MANIFEST: 'ops/manifest.json' }));
+    expect(() => loadConfig(testEnv(url, { PERSISTED_QUERIES: 'only' }))).toThrow(
+      /PERSISTED_QUERIES_MANIFEST: required/,
+    );
+    expect(() => loadConfig(testEnv(url, { PERSISTED_QUERIES_MANIFEST: '/tmp/manifest.json' }))).toThrow(
+      /PERSISTED_QUERIES_MANIFEST: only read/,
+    );
+    const only = loadConfig(
+      testEnv(url, { PERSISTED_QUERIES: 'only', PERSISTED_QUERIES_MANIFEST: 'ops/manifest.json' }),
+    );
     expect(only.graphql.persistedQueriesManifest).toBe(join(process.cwd(), 'ops/manifest.json'));
   });
 });

@@ -285,7 +285,12 @@ describe('init script', () => {
     expect(captured.props).toMatchObject({ isHeadersEditorEnabled: true, shouldPersistHeaders: false });
     expect(captured.props?.fetcher).toEqual(expect.any(Function));
     // Queries and history may hold patient data: GraphiQL's storage is memory of this tab, not localStorage.
-    const storage = captured.props?.storage as { setItem(k: string, v: string): void; getItem(k: string): string | null; clear(): void; length: number };
+    const storage = captured.props?.storage as {
+      setItem(k: string, v: string): void;
+      getItem(k: string): string | null;
+      clear(): void;
+      length: number;
+    };
     storage.setItem('graphiql:query', '{ patient(id: "x") { ssn } }');
     expect(storage.getItem('graphiql:query')).toContain('patient');
     expect(storage.length).toBe(1);

@@ -19,14 +19,21 @@ const marker = (): string => `SSN-000-00-${randomBytes(4).toString('hex')}`;
 let app: TestApp;
 
 beforeAll(async () => {
-  app = await startTestApp({ CORS_ORIGINS: `${PORTAL},https://admin.hospital.test`, BODY_LIMIT_BYTES: String(BODY_LIMIT) });
+  app = await startTestApp({
+    CORS_ORIGINS: `${PORTAL},https://admin.hospital.test`,
+    BODY_LIMIT_BYTES: String(BODY_LIMIT),
+  });
 });
 
 afterAll(async () => {
   await app?.close();
 });
 
-function post(url: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Response> {
+function post(
+  url: string,
+  body: string,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<Response> {
   return fetch(url, { method: 'POST', headers, body });
 }
 
@@ -107,7 +114,11 @@ describe('CORS', () => {
   it('answers an allowed origin preflight with the methods and headers it may use', async () => {
     const res = await fetch(`${app.url}/graphql`, {
       method: 'OPTIONS',
-      headers: { origin: PORTAL, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      headers: {
+        origin: PORTAL,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(PORTAL);
@@ -133,8 +144,16 @@ describe('CORS', () => {
   });
 
   it('does not match an origin by prefix or suffix', async () => {
-    for (const origin of [`${PORTAL}.evil.example`, 'https://evil-portal.hospital.test', PORTAL.replace('https', 'http'), 'null']) {
-      const res = await fetch(`${app.url}/graphql`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST' } });
+    for (const origin of [
+      `${PORTAL}.evil.example`,
+      'https://evil-portal.hospital.test',
+      PORTAL.replace('https', 'http'),
+      'null',
+    ]) {
+      const res = await fetch(`${app.url}/graphql`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST' },
+      });
       expect(res.status).toBe(403);
     }
   });
@@ -143,7 +162,10 @@ describe('CORS', () => {
 describe('request bodies', () => {
   it('refuses a body over BODY_LIMIT_BYTES with 413 and does not echo it', async () => {
     const secret = marker();
-    const res = await post(`${app.url}/graphql`, JSON.stringify({ query: '{ health }', variables: { ssn: secret, pad: 'x'.repeat(BODY_LIMIT) } }));
+    const res = await post(
+      `${app.url}/graphql`,
+      JSON.stringify({ query: '{ health }', variables: { ssn: secret, pad: 'x'.repeat(BODY_LIMIT) } }),
+    );
     const text = await res.text();
 
     expect(res.status).toBe(413);
@@ -179,7 +201,9 @@ describe('request bodies', () => {
 
 describe('Apollo request guards', () => {
   it('refuses a simple-request POST (content-type text/plain) as a possible CSRF', async () => {
-    const res = await post(`${app.url}/graphql`, JSON.stringify({ query: '{ health }' }), { 'content-type': 'text/plain' });
+    const res = await post(`${app.url}/graphql`, JSON.stringify({ query: '{ health }' }), {
+      'content-type': 'text/plain',
+    });
     const text = await res.text();
     expect(res.status).toBe(400);
     expect(text).not.toContain('"health"');
@@ -187,7 +211,9 @@ describe('Apollo request guards', () => {
   });
 
   it('refuses a form-encoded POST as a possible CSRF', async () => {
-    const res = await post(`${app.url}/graphql`, 'query=%7B%20health%20%7D', { 'content-type': 'application/x-www-form-urlencoded' });
+    const res = await post(`${app.url}/graphql`, 'query=%7B%20health%20%7D', {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expect(res.status).toBe(400);
     expect(await res.text()).not.toContain('"health"');
   });
@@ -207,7 +233,9 @@ describe('Apollo request guards', () => {
   it('refuses a mutation sent by GET, even with the preflight header', async () => {
     const query = 'mutation { __typename }';
     const byPost = await app.gql(query);
-    const byGet = await fetch(`${app.url}/graphql?query=${encodeURIComponent(query)}`, { headers: { 'apollo-require-preflight': 'true' } });
+    const byGet = await fetch(`${app.url}/graphql?query=${encodeURIComponent(query)}`, {
+      headers: { 'apollo-require-preflight': 'true' },
+    });
 
     expect(byPost.body.data).toEqual({ __typename: 'Mutation' });
     expect(byGet.status).toBe(405);
@@ -235,13 +263,19 @@ describe('request ids', () => {
     const res = await fetch(`${app.url}/healthz`);
     const id = res.headers.get('x-request-id') ?? '';
     expect(id).toMatch(UUID);
-    expect(app.logs.lines.map((line) => JSON.parse(line)).some((entry) => entry.requestId === id && entry.path === '/healthz')).toBe(true);
+    expect(
+      app.logs.lines
+        .map((line) => JSON.parse(line))
+        .some((entry) => entry.requestId === id && entry.path === '/healthz'),
+    ).toBe(true);
   });
 
   it('logs the full path of a GraphQL request (regression: it logged "/" for everything under /graphql)', async () => {
     const res = await app.gql('{ health }');
     const id = res.headers.get('x-request-id');
-    const entry = app.logs.lines.map((line) => JSON.parse(line)).find((line) => line.requestId === id && line.msg === 'request');
+    const entry = app.logs.lines
+      .map((line) => JSON.parse(line))
+      .find((line) => line.requestId === id && line.msg === 'request');
     expect(entry).toMatchObject({ method: 'POST', path: '/graphql', status: 200 });
   });
 
@@ -249,7 +283,9 @@ describe('request ids', () => {
     const secret = marker();
     const res = await fetch(`${app.url}/healthz?ssn=${secret}`);
     const id = res.headers.get('x-request-id');
-    const entry = app.logs.lines.map((line) => JSON.parse(line)).find((line) => line.requestId === id && line.msg === 'request');
+    const entry = app.logs.lines
+      .map((line) => JSON.parse(line))
+      .find((line) => line.requestId === id && line.msg === 'request');
     expect(entry.path).toBe('/healthz');
     expect(app.logs.text()).not.toContain(secret);
   });
@@ -310,7 +346,11 @@ describe('production', () => {
   it('loads a production configuration whose database password still connects', async () => {
     expect(prod.config.isProduction).toBe(true);
     const orm = await MikroORM.init(
-      ormOptions({ url: prod.db.url, password: prod.config.database.password, logger: createLogger({ level: 'silent' }) }),
+      ormOptions({
+        url: prod.db.url,
+        password: prod.config.database.password,
+        logger: createLogger({ level: 'silent' }),
+      }),
     );
     try {
       expect(await orm.em.getConnection().execute('SELECT 1 AS one')).toEqual([{ one: 1 }]);
@@ -333,7 +373,10 @@ describe('production', () => {
     // Authentication will read sessions from the database; make that read fail with a real driver error
     // whose message carries SQL and a value, as a broken query or constraint would.
     const spy = jest.spyOn(prod.services.auth, 'authenticate').mockImplementation(async () => {
-      await prod.services.orm.em.fork().getConnection().execute(`SELECT * FROM missing_sessions WHERE ssn = '${secret}'`);
+      await prod.services.orm.em
+        .fork()
+        .getConnection()
+        .execute(`SELECT * FROM missing_sessions WHERE ssn = '${secret}'`);
       return null;
     });
     let res;
@@ -360,7 +403,9 @@ describe('production', () => {
       expect(text).not.toContain(leak);
     }
 
-    const logged = prod.logs.lines.map((line) => JSON.parse(line)).find((entry) => entry.errorId === body.errors[0].extensions.errorId);
+    const logged = prod.logs.lines
+      .map((line) => JSON.parse(line))
+      .find((entry) => entry.errorId === body.errors[0].extensions.errorId);
     expect(logged).toBeDefined();
     expect(logged.level).toBe(50);
     expect(JSON.stringify(logged.err)).toContain('missing_sessions');
@@ -385,7 +430,9 @@ describe('the error formatter on a resolver that throws', () => {
       resolvers: {
         Query: {
           boom: () => {
-            const error = new Error(`duplicate key value violates unique constraint "patients_ssn_bidx" Key (ssn)=(${secret})`);
+            const error = new Error(
+              `duplicate key value violates unique constraint "patients_ssn_bidx" Key (ssn)=(${secret})`,
+            );
             Object.assign(error, { sql: `insert into "patients" ("ssn") values ('${secret}')` });
             throw error;
           },
@@ -417,7 +464,9 @@ describe('the error formatter on a resolver that throws', () => {
     expect(JSON.stringify(result)).not.toContain(secret);
     expect(JSON.stringify(result)).not.toContain('patients');
 
-    const logged = logs.lines.map((line) => JSON.parse(line)).find((entry) => entry.errorId === error?.extensions?.errorId);
+    const logged = logs.lines
+      .map((line) => JSON.parse(line))
+      .find((entry) => entry.errorId === error?.extensions?.errorId);
     expect(logged.err.message).toContain('patients_ssn_bidx');
     expect(logged.err.stack).toContain('Error');
   });

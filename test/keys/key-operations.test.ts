@@ -99,7 +99,11 @@ async function liveKeysByVersion(app: TestApp): Promise<Record<number, number>> 
 function command(services: Services, name: string, args: string[], progress?: ProgressStream) {
   const lines: string[] = [];
   const sink = progress ?? { isTTY: false, write: () => true };
-  return runKeyCommand(name, services, { args, out: (l) => lines.push(l) }, sink).then((code) => ({ code, lines, text: lines.join('\n') }));
+  return runKeyCommand(name, services, { args, out: (l) => lines.push(l) }, sink).then((code) => ({
+    code,
+    lines,
+    text: lines.join('\n'),
+  }));
 }
 
 function captureStream(isTTY: boolean): ProgressStream & { text: string } {
@@ -146,7 +150,10 @@ describe('master key rotation', () => {
   });
 
   it('a wrong master key under version 1 fails loudly and changes nothing', async () => {
-    const wrong = servicesWith(app, { MASTER_KEYS: `1:${randomBytes(32).toString('base64')},2:${K2}`, MASTER_KEY_ACTIVE: '2' });
+    const wrong = servicesWith(app, {
+      MASTER_KEYS: `1:${randomBytes(32).toString('base64')},2:${K2}`,
+      MASTER_KEY_ACTIVE: '2',
+    });
 
     await expect(readPatient(wrong, patients[0].id)).rejects.toMatchObject({ code: 'DECRYPT_FAILED' });
     await expect(new KeyRotationService(wrong.orm, wrong.dataKeys).rewrapAll()).rejects.toMatchObject({
@@ -314,7 +321,11 @@ describe('keys:rotate --reencrypt-fields', () => {
         await app.services.vault.assign(em, await em.findOneOrFail(Patient, patients[11].id), { firstName: lateName });
         await em.flush();
         patients[11].values.firstName = lateName;
-        const [{ first_name }] = await rawQuery<{ first_name: string }>(app.db.url, 'SELECT first_name FROM patients WHERE id = $1', [patients[11].id]);
+        const [{ first_name }] = await rawQuery<{ first_name: string }>(
+          app.db.url,
+          'SELECT first_name FROM patients WHERE id = $1',
+          [patients[11].id],
+        );
         lateEnvelopeKey = first_name.slice(5, 41);
         await new Promise((resolve) => setTimeout(resolve, ms));
       },
@@ -325,7 +336,11 @@ describe('keys:rotate --reencrypt-fields', () => {
     expect(full.unreadable.size).toBe(0);
     const [oldKey, newKey] = await subjectKeys(patients[11].id);
     expect(lateEnvelopeKey).toBe(oldKey.id);
-    const [{ first_name }] = await rawQuery<{ first_name: string }>(app.db.url, 'SELECT first_name FROM patients WHERE id = $1', [patients[11].id]);
+    const [{ first_name }] = await rawQuery<{ first_name: string }>(
+      app.db.url,
+      'SELECT first_name FROM patients WHERE id = $1',
+      [patients[11].id],
+    );
     expect(first_name.slice(5, 41)).toBe(newKey.id);
   });
 
@@ -354,7 +369,21 @@ describe('keys:rotate --reencrypt-fields', () => {
   it('no sealed column references a destroyed old data key', async () => {
     const old = await rawQuery<{ id: string }>(app.db.url, 'SELECT id FROM data_keys WHERE version = 1');
     const columns: [string, string[]][] = [
-      ['patients', ['mrn', 'first_name', 'last_name', 'date_of_birth', 'sex', 'ssn', 'email', 'phone', 'address', 'insurance_member_id']],
+      [
+        'patients',
+        [
+          'mrn',
+          'first_name',
+          'last_name',
+          'date_of_birth',
+          'sex',
+          'ssn',
+          'email',
+          'phone',
+          'address',
+          'insurance_member_id',
+        ],
+      ],
       ['encounters', ['reason', 'notes', 'diagnosis_codes']],
       ['users', ['email', 'totp_secret', 'totp_pending_secret']],
     ];
@@ -362,7 +391,11 @@ describe('keys:rotate --reencrypt-fields', () => {
 
     for (const [table, cols] of columns) {
       const where = cols.map((c) => `${c} LIKE ANY($1)`).join(' OR ');
-      const [{ n }] = await rawQuery<{ n: number }>(app.db.url, `SELECT count(*)::int AS n FROM ${table} WHERE ${where}`, [patterns]);
+      const [{ n }] = await rawQuery<{ n: number }>(
+        app.db.url,
+        `SELECT count(*)::int AS n FROM ${table} WHERE ${where}`,
+        [patterns],
+      );
       expect(n).toBe(0);
     }
     expect(old).toHaveLength(13);
@@ -371,10 +404,16 @@ describe('keys:rotate --reencrypt-fields', () => {
   it('a rerun with the same cutoff has nothing to do', async () => {
     const [{ cutoff }] = await rawQuery<{ cutoff: string }>(
       app.db.url,
-      'SELECT (min(created_at) - interval \'1 microsecond\')::text AS cutoff FROM data_keys WHERE version = 2',
+      "SELECT (min(created_at) - interval '1 microsecond')::text AS cutoff FROM data_keys WHERE version = 2",
     );
 
-    const rerun = await command(rotator, 'keys:rotate', ['--reencrypt-fields', '--created-before', cutoff, '--grace-seconds', '0']);
+    const rerun = await command(rotator, 'keys:rotate', [
+      '--reencrypt-fields',
+      '--created-before',
+      cutoff,
+      '--grace-seconds',
+      '0',
+    ]);
 
     expect(rerun.code).toBe(0);
     expect(rerun.lines[0]).toMatch(/^keys:rotate: nothing to do/);
@@ -383,7 +422,11 @@ describe('keys:rotate --reencrypt-fields', () => {
 
   it('keeps an old key that a value it cannot re-encrypt still references, and says so', async () => {
     const victim = await seedPatient(app.services, 'tampered');
-    const [row] = await rawQuery<{ first_name: string; last_name: string }>(app.db.url, 'SELECT first_name, last_name FROM patients WHERE id = $1', [victim.id]);
+    const [row] = await rawQuery<{ first_name: string; last_name: string }>(
+      app.db.url,
+      'SELECT first_name, last_name FROM patients WHERE id = $1',
+      [victim.id],
+    );
     // Same key, valid format, but sealed for another column: authentication fails, as with tampering.
     await rawQuery(app.db.url, 'UPDATE patients SET first_name = $2 WHERE id = $1', [victim.id, row.last_name]);
 
@@ -394,7 +437,11 @@ describe('keys:rotate --reencrypt-fields', () => {
     expect(result.text).toContain('1 superseded versions kept');
     const [oldKey, newKey] = await subjectKeys(victim.id);
     expect(oldKey.wrapped).not.toBeNull();
-    const [after] = await rawQuery<{ first_name: string; last_name: string }>(app.db.url, 'SELECT first_name, last_name FROM patients WHERE id = $1', [victim.id]);
+    const [after] = await rawQuery<{ first_name: string; last_name: string }>(
+      app.db.url,
+      'SELECT first_name, last_name FROM patients WHERE id = $1',
+      [victim.id],
+    );
     expect(after.first_name).toBe(row.last_name);
     expect(after.last_name.slice(5, 41)).toBe(newKey.id);
     for (const p of patients) expect(await readPatient(rotator, p.id)).toEqual(p.values);
@@ -445,7 +492,9 @@ describe('crypto-shredding', () => {
     const result = await command(operator, 'keys:shred', ['--subject', shredded.id, '--yes']);
 
     expect(result.code).toBe(0);
-    expect(result.lines[0]).toBe(`keys:shred: destroyed 1 data key of subject ${shredded.id}; its sealed values can no longer be decrypted.`);
+    expect(result.lines[0]).toBe(
+      `keys:shred: destroyed 1 data key of subject ${shredded.id}; its sealed values can no longer be decrypted.`,
+    );
     await expectUnreadable(readPatient(operator, shredded.id));
     const fresh = servicesWith(app, { MASTER_KEYS: app.config.keys.masterKeys });
     await expectUnreadable(readPatient(fresh, shredded.id));
@@ -461,7 +510,9 @@ describe('crypto-shredding', () => {
       'SELECT wrapped, destroyed_at FROM data_keys WHERE subject_id = $1',
       [shredded.id],
     );
-    const [row] = await rawQuery<Record<string, unknown>>(app.db.url, 'SELECT * FROM patients WHERE id = $1', [shredded.id]);
+    const [row] = await rawQuery<Record<string, unknown>>(app.db.url, 'SELECT * FROM patients WHERE id = $1', [
+      shredded.id,
+    ]);
 
     expect(keys).toHaveLength(1);
     expect(keys[0].wrapped).toBeNull();
@@ -473,7 +524,9 @@ describe('crypto-shredding', () => {
     const em = operator.orm.em.fork();
     const patient = await em.findOneOrFail(Patient, shredded.id);
 
-    await expect(operator.vault.assign(em, patient, { firstName: 'Again' })).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+    await expect(operator.vault.assign(em, patient, { firstName: 'Again' })).rejects.toMatchObject({
+      code: 'KEY_DESTROYED',
+    });
     const again = await command(operator, 'keys:shred', ['--subject', shredded.id, '--yes']);
     const unknown = await command(operator, 'keys:shred', ['--subject', randomUUID(), '--yes']);
     const malformed = await command(operator, 'keys:shred', ['--subject', 'not-a-uuid', '--yes']);

@@ -43,9 +43,7 @@ describe('phi:check', () => {
     expect(of('Patient', 'id')).toMatchObject({ classification: 'structural', detail: 'primary key' });
     expect(of('DataKey', 'masterVersion')).toMatchObject({ classification: 'structural' });
     expect(of('Encounter', 'createdAt')).toMatchObject({ classification: 'structural' });
-    expect(new Set(report.entries.map((e) => e.entity))).toEqual(
-      new Set(ENTITIES.map((entity) => entity.name)),
-    );
+    expect(new Set(report.entries.map((e) => e.entity))).toEqual(new Set(ENTITIES.map((entity) => entity.name)));
   });
 
   it('fails on an unmarked firstName and names it', async () => {
@@ -62,7 +60,12 @@ describe('phi:check', () => {
   });
 
   it('flags free-text columns whatever their name, but not ids, enums or timestamps', () => {
-    const prop = (name: string, columnType: string, extra = {}) => ({ name, kind: 'scalar', columnTypes: [columnType], ...extra });
+    const prop = (name: string, columnType: string, extra = {}) => ({
+      name,
+      kind: 'scalar',
+      columnTypes: [columnType],
+      ...extra,
+    });
 
     expect(phiSuspicion(prop('misc', 'text'))).toMatch(/free-form/);
     expect(phiSuspicion(prop('extra', 'jsonb'))).toMatch(/free-form/);

@@ -8,7 +8,12 @@ import { join } from 'node:path';
 // to a directory of this run, not dist/, so a build running elsewhere cannot swap files under the server; it sits
 // inside node_modules/ so the compiled files resolve their dependencies as dist/ would.
 const ROOT = join(__dirname, '..', '..');
-const BUILD_DIR = join(ROOT, 'node_modules', '.cache', `hms-start-test-${process.pid}-${randomBytes(3).toString('hex')}`);
+const BUILD_DIR = join(
+  ROOT,
+  'node_modules',
+  '.cache',
+  `hms-start-test-${process.pid}-${randomBytes(3).toString('hex')}`,
+);
 const MAIN = join(BUILD_DIR, 'src', 'main.js');
 
 interface Started {
@@ -20,7 +25,11 @@ interface Started {
 
 /** Spawns the server with exactly `env` (plus PATH), in `cwd`. */
 function startServer(env: Record<string, string>, cwd: string): Started {
-  const child = spawn(process.execPath, [MAIN], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: 'pipe' });
+  const child = spawn(process.execPath, [MAIN], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: 'pipe',
+  });
   const stdout: string[] = [];
   const stderr: string[] = [];
   let partial = '';
@@ -67,10 +76,14 @@ function tempDir(prefix: string): string {
 }
 
 beforeAll(() => {
-  const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const build = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', BUILD_DIR],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
   if (build.status !== 0) throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
 }, 180_000);
 
@@ -97,10 +110,17 @@ describe('npm start without DATABASE_URL', () => {
   it('serves GraphQL on an embedded PostgreSQL under HMS_DATA_DIR, then shuts down cleanly on SIGTERM', async () => {
     dataDir = tempDir('hms-start-data-');
     const cwd = tempDir('hms-start-cwd-');
-    server = startServer({ NODE_ENV: 'development', HMS_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' }, cwd);
+    server = startServer(
+      { NODE_ENV: 'development', HMS_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      cwd,
+    );
 
     const url = await readyUrl(server, 30_000);
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ health }' }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ health }' }),
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ data: { health: 'ok' } });
     expect(new URL(url).hostname).toBe('127.0.0.1');
@@ -122,10 +142,17 @@ describe('npm start without DATABASE_URL', () => {
 
   it('starts again on the same data directory, reusing its cluster and secrets', async () => {
     const secretsBefore = statSync(join(dataDir, 'secrets.json')).mtimeMs;
-    server = startServer({ NODE_ENV: 'development', HMS_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' }, tempDir('hms-start-cwd-'));
+    server = startServer(
+      { NODE_ENV: 'development', HMS_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      tempDir('hms-start-cwd-'),
+    );
 
     const url = await readyUrl(server, 30_000);
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ health }' }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ health }' }),
+    });
     server.child.kill('SIGTERM');
     const { code } = await server.exited;
 
@@ -146,7 +173,14 @@ describe('npm start in production', () => {
     const stderr = started.stderr.join('');
 
     expect(code).not.toBe(0);
-    for (const name of ['DATABASE_URL', 'TOKEN_SIGNING_SECRET', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY', 'DATABASE_PASSWORD']) {
+    for (const name of [
+      'DATABASE_URL',
+      'TOKEN_SIGNING_SECRET',
+      'MASTER_KEYS',
+      'BLIND_INDEX_KEY',
+      'AUDIT_HMAC_KEY',
+      'DATABASE_PASSWORD',
+    ]) {
       expect(stderr).toContain(name);
     }
     expect(readdirSync(dataDir)).toEqual([]);
@@ -161,15 +195,32 @@ describe('npm start in production', () => {
       AUDIT_HMAC_KEY: randomBytes(16).toString('base64'),
       REDIS_URL: 'redis://:letmein@cache.hospital.test:6379',
     };
-    const started = startServer({ NODE_ENV: 'production', HMS_DATA_DIR: tempDir('hms-start-prod-'), ...values }, tmpdir());
+    const started = startServer(
+      { NODE_ENV: 'production', HMS_DATA_DIR: tempDir('hms-start-prod-'), ...values },
+      tmpdir(),
+    );
     const { code } = await started.exited;
     const output = started.stderr.join('') + started.stdout.join('\n');
 
     expect(code).not.toBe(0);
-    for (const name of ['TOKEN_SIGNING_SECRET', 'DATABASE_PASSWORD', 'MASTER_KEYS', 'BLIND_INDEX_KEY', 'AUDIT_HMAC_KEY', 'REDIS_PASSWORD']) {
+    for (const name of [
+      'TOKEN_SIGNING_SECRET',
+      'DATABASE_PASSWORD',
+      'MASTER_KEYS',
+      'BLIND_INDEX_KEY',
+      'AUDIT_HMAC_KEY',
+      'REDIS_PASSWORD',
+    ]) {
       expect(output).toContain(name);
     }
-    for (const secret of ['changeme-changeme', 'Passw0rd', 'letmein', values.MASTER_KEYS, values.BLIND_INDEX_KEY, values.AUDIT_HMAC_KEY]) {
+    for (const secret of [
+      'changeme-changeme',
+      'Passw0rd',
+      'letmein',
+      values.MASTER_KEYS,
+      values.BLIND_INDEX_KEY,
+      values.AUDIT_HMAC_KEY,
+    ]) {
       expect(output).not.toContain(secret);
     }
   });

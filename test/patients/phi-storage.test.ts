@@ -20,8 +20,19 @@ const ada = {
   address: { line1: `12 Wintermoor Lane ${run}`, city: 'Fictionville', postalCode: '94107', country: 'US' },
   insuranceMemberId: `INS-${run}-77`,
 };
-const bo = { ...ada, firstName: `Borislav${run}`, lastName: `Nettlecombe${run}`, ssn: '234-56-7890', email: `bo.${run}@example.test`, phone: '+14155550999' };
-const encounterText = { reason: `Persistent cough ${run}`, notes: `Smoker, 20 pack-years ${run}`, diagnosisCodes: ['J41.0', 'F17.210'] };
+const bo = {
+  ...ada,
+  firstName: `Borislav${run}`,
+  lastName: `Nettlecombe${run}`,
+  ssn: '234-56-7890',
+  email: `bo.${run}@example.test`,
+  phone: '+14155550999',
+};
+const encounterText = {
+  reason: `Persistent cough ${run}`,
+  notes: `Smoker, 20 pack-years ${run}`,
+  diagnosisCodes: ['J41.0', 'F17.210'],
+};
 
 describe('PHI at rest', () => {
   let app: TestApp;
@@ -50,8 +61,22 @@ describe('PHI at rest', () => {
   });
 
   const plaintexts = () => [
-    ada.firstName, ada.lastName, ada.email, ada.address.line1, ada.insuranceMemberId, '123-45-6789', '123456789',
-    '4155550123', bo.firstName, bo.lastName, encounterText.reason, encounterText.notes, 'J41.0', 'F17.210', '1961-04-12', `A-${run}`,
+    ada.firstName,
+    ada.lastName,
+    ada.email,
+    ada.address.line1,
+    ada.insuranceMemberId,
+    '123-45-6789',
+    '123456789',
+    '4155550123',
+    bo.firstName,
+    bo.lastName,
+    encounterText.reason,
+    encounterText.notes,
+    'J41.0',
+    'F17.210',
+    '1961-04-12',
+    `A-${run}`,
   ];
 
   it('stores no PHI value in plaintext in any column of any table', async () => {
@@ -67,7 +92,10 @@ describe('PHI at rest', () => {
   });
 
   it('leaves no PHI value in a pg_dump of the database', () => {
-    const dump = execFileSync('pg_dump', ['--no-owner', '--data-only', app.db.url], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const dump = execFileSync('pg_dump', ['--no-owner', '--data-only', app.db.url], {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
     expect(dump).toContain('phi1.');
     for (const value of plaintexts()) expect(dump).not.toContain(value);
   });
@@ -92,36 +120,53 @@ describe('PHI at rest', () => {
     await app.services.vault.open(fresh, loaded[0], 'ssn');
     fresh.getUnitOfWork().computeChangeSets();
     expect(fresh.getUnitOfWork().getChangeSets()).toHaveLength(0);
-    const updated = await rawQuery<{ updated_at: Date }>(app.db.url, 'SELECT updated_at FROM patients WHERE id = $1', [adaId]);
+    const updated = await rawQuery<{ updated_at: Date }>(app.db.url, 'SELECT updated_at FROM patients WHERE id = $1', [
+      adaId,
+    ]);
     await fresh.flush();
-    const after = await rawQuery<{ updated_at: Date }>(app.db.url, 'SELECT updated_at FROM patients WHERE id = $1', [adaId]);
+    const after = await rawQuery<{ updated_at: Date }>(app.db.url, 'SELECT updated_at FROM patients WHERE id = $1', [
+      adaId,
+    ]);
     expect(after[0].updated_at).toEqual(updated[0].updated_at);
     expect(app.services.vault.stats.seals).toBe(sealsBefore);
   });
 
   it('finds patients by each searchable field, normalising case, spaces and dashes', async () => {
-    const search = (criteria: Record<string, string>) => app.services.patients.search(app.services.orm.em.fork(), criteria);
+    const search = (criteria: Record<string, string>) =>
+      app.services.patients.search(app.services.orm.em.fork(), criteria);
     expect((await search({ ssn: '123 45 6789'.replace(/ /g, '') })).map((p) => p.id)).toEqual([adaId]);
     expect((await search({ ssn: '123456789' })).map((p) => p.id)).toEqual([adaId]);
     expect((await search({ email: `  ADALINE.${run}@Example.TEST ` })).map((p) => p.id)).toEqual([adaId]);
     expect((await search({ mrn: `b-${run}` })).map((p) => p.id)).toEqual([boId]);
-    expect((await search({ lastName: `  quorrister${run.toUpperCase()} `.toLowerCase(), dateOfBirth: '1961-04-12' })).map((p) => p.id)).toEqual([adaId]);
+    expect(
+      (await search({ lastName: `  quorrister${run.toUpperCase()} `.toLowerCase(), dateOfBirth: '1961-04-12' })).map(
+        (p) => p.id,
+      ),
+    ).toEqual([adaId]);
     expect(await search({ ssn: '345-67-8901' })).toEqual([]);
   });
 
   it('refuses to decrypt a ciphertext moved to another row or column, or tampered with', async () => {
-    const [row] = await rawQuery<{ first_name: string; last_name: string }>(app.db.url, 'SELECT first_name, last_name FROM patients WHERE id = $1', [adaId]);
+    const [row] = await rawQuery<{ first_name: string; last_name: string }>(
+      app.db.url,
+      'SELECT first_name, last_name FROM patients WHERE id = $1',
+      [adaId],
+    );
     const fresh = app.services.orm.em.fork();
     const bob = await fresh.findOneOrFail(Patient, boId);
     bob.firstName = row.first_name as never;
-    await expect(app.services.vault.open(fresh, bob, 'firstName')).rejects.toMatchObject({ code: expect.stringMatching(/DECRYPT_FAILED|KEY_MISMATCH/) });
+    await expect(app.services.vault.open(fresh, bob, 'firstName')).rejects.toMatchObject({
+      code: expect.stringMatching(/DECRYPT_FAILED|KEY_MISMATCH/),
+    });
     const adaRow = await fresh.findOneOrFail(Patient, adaId);
     adaRow.lastName = row.first_name as never;
     await expect(app.services.vault.open(fresh, adaRow, 'lastName')).rejects.toMatchObject({ code: 'DECRYPT_FAILED' });
     const body = row.first_name;
     const flipped = body.slice(0, -6) + (body.at(-6) === 'A' ? 'B' : 'A') + body.slice(-5);
     adaRow.firstName = flipped as never;
-    await expect(app.services.vault.open(fresh, adaRow, 'firstName')).rejects.toMatchObject({ code: expect.stringMatching(/DECRYPT_FAILED|BAD_ENVELOPE/) });
+    await expect(app.services.vault.open(fresh, adaRow, 'firstName')).rejects.toMatchObject({
+      code: expect.stringMatching(/DECRYPT_FAILED|BAD_ENVELOPE/),
+    });
   });
 
   it('fails loudly under a wrong master key instead of returning garbage', async () => {
@@ -139,7 +184,11 @@ describe('PHI at rest', () => {
     await expect(app.services.vault.open(fresh, bob, 'lastName')).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
     const adaRow = await fresh.findOneOrFail(Patient, adaId);
     expect(await app.services.vault.open(fresh, adaRow, 'lastName')).toBe(ada.lastName);
-    const keys = await rawQuery<{ wrapped: Buffer | null }>(app.db.url, 'SELECT wrapped FROM data_keys WHERE subject_id = $1', [boId]);
+    const keys = await rawQuery<{ wrapped: Buffer | null }>(
+      app.db.url,
+      'SELECT wrapped FROM data_keys WHERE subject_id = $1',
+      [boId],
+    );
     expect(keys.every((k) => k.wrapped === null)).toBe(true);
   });
 });

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 
 import { createAccount, userColumn, type TestAccount } from '../support/accounts';
 import { startTestApp, type TestApp } from '../support/app';
-import { clientAddress, describeWithRedis, flushPrefix, limitedEnv, LOGIN_ONLY, uniquePrefix } from './rate-limit-support';
+import {
+  clientAddress,
+  describeWithRedis,
+  flushPrefix,
+  limitedEnv,
+  LOGIN_ONLY,
+  uniquePrefix,
+} from './rate-limit-support';
 
 const prefix = uniquePrefix('cluster');
 const env = limitedEnv(prefix, {
@@ -59,7 +66,10 @@ describeWithRedis('rate limits across two server processes sharing Redis and Pos
   });
 
   /** Sends `count` sign-ins at once, alternating between the two servers. */
-  function parallelLogins(count: number, pick: (i: number) => { email: string; password: string; ip: string }): Promise<string[]> {
+  function parallelLogins(
+    count: number,
+    pick: (i: number) => { email: string; password: string; ip: string },
+  ): Promise<string[]> {
     return Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const { email, password, ip } = pick(i);
@@ -78,7 +88,11 @@ describeWithRedis('rate limits across two server processes sharing Redis and Pos
     const target = await createAccount(app, 'PHYSICIAN');
     const addresses = Array.from({ length: 50 }, () => clientAddress());
 
-    const answers = await parallelLogins(50, (i) => ({ email: target.email, password: 'Wrong-Password-Guess-3', ip: addresses[i] }));
+    const answers = await parallelLogins(50, (i) => ({
+      email: target.email,
+      password: 'Wrong-Password-Guess-3',
+      ip: addresses[i],
+    }));
 
     const executed = await userColumn<number>(app, target.user.id, 'failed_login_count');
 
@@ -94,7 +108,11 @@ describeWithRedis('rate limits across two server processes sharing Redis and Pos
     for (let i = 0; i < 10; i++) accounts.push(await createAccount(app, 'NURSE'));
     const ip = clientAddress();
 
-    const answers = await parallelLogins(50, (i) => ({ email: accounts[i % 10].email, password: 'Wrong-Password-Guess-4', ip }));
+    const answers = await parallelLogins(50, (i) => ({
+      email: accounts[i % 10].email,
+      password: 'Wrong-Password-Guess-4',
+      ip,
+    }));
     let executed = 0;
     for (const account of accounts) executed += await userColumn<number>(app, account.user.id, 'failed_login_count');
 

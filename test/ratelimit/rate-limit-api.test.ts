@@ -5,10 +5,22 @@ import type { GraphQLContext } from '../../src/graphql/context';
 import { buildExecutableSchema } from '../../src/graphql/schema';
 import { createAccount, sql, testEmail, testPassword, userColumn, type TestAccount } from '../support/accounts';
 import { startTestApp, type GqlResponse, type TestApp } from '../support/app';
-import { clientAddress, describeWithRedis, flushPrefix, limitedEnv, LOGIN_ONLY, tokenFor, uniquePrefix } from './rate-limit-support';
+import {
+  clientAddress,
+  describeWithRedis,
+  flushPrefix,
+  limitedEnv,
+  LOGIN_ONLY,
+  tokenFor,
+  uniquePrefix,
+} from './rate-limit-support';
 
 const tag = randomBytes(3).toString('hex');
-const prefixes = { trusted: uniquePrefix('api'), direct: uniquePrefix('api-direct'), scaled: uniquePrefix('api-scaled') };
+const prefixes = {
+  trusted: uniquePrefix('api'),
+  direct: uniquePrefix('api-direct'),
+  scaled: uniquePrefix('api-scaled'),
+};
 // One set of keys for the three servers, so they read each other's accounts in the shared database.
 const secrets = {
   TOKEN_SIGNING_SECRET: randomBytes(32).toString('base64url'),
@@ -23,7 +35,10 @@ const loginFrom = (app: TestApp, ip: string, email: string, password: string): P
 
 /** One mutation with `count` aliased sign-ins of the same account. */
 function manyLogins(count: number): string {
-  const aliases = Array.from({ length: count }, (_, i) => `a${i}: login(email: $email, password: $password) { accessToken }`);
+  const aliases = Array.from(
+    { length: count },
+    (_, i) => `a${i}: login(email: $email, password: $password) { accessToken }`,
+  );
   return `mutation Many($email: String!, $password: String!) { ${aliases.join(' ')} }`;
 }
 
@@ -43,7 +58,9 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
   beforeAll(async () => {
     app = await startTestApp(limitedEnv(prefixes.trusted, { ...secrets, TRUST_PROXY: '127.0.0.1' }));
     direct = await startTestApp(limitedEnv(prefixes.direct, secrets), { databaseUrl: app.db.url });
-    scaled = await startTestApp(limitedEnv(prefixes.scaled, { ...secrets, RATE_LIMIT_MULTIPLIER: '0.1' }), { databaseUrl: app.db.url });
+    scaled = await startTestApp(limitedEnv(prefixes.scaled, { ...secrets, RATE_LIMIT_MULTIPLIER: '0.1' }), {
+      databaseUrl: app.db.url,
+    });
   });
 
   afterAll(async () => {
@@ -56,7 +73,9 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
   it('executes no more than 5 of 10 aliased login mutations for one account sent in one request', async () => {
     const nurse = await createAccount(app, 'NURSE');
 
-    const res = await app.gql(manyLogins(10), { email: nurse.email, password: nurse.password }, undefined, { 'x-forwarded-for': clientAddress() });
+    const res = await app.gql(manyLogins(10), { email: nurse.email, password: nurse.password }, undefined, {
+      'x-forwarded-for': clientAddress(),
+    });
 
     // The document limits refuse a second sign-in field before anything runs (src/graphql/limits.ts).
     expect(codes(res)).toEqual(['QUERY_TOO_COMPLEX']);
@@ -106,7 +125,15 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
 
     const res = await scaled.gql(`query { ${aliases.join(' ')} }`, {}, token);
     const reads = async () =>
-      Number((await sql<{ n: string }>(scaled, "SELECT count(*) AS n FROM audit_events WHERE actor_id = $1 AND action = 'patient.read'", [receptionist.user.id]))[0].n);
+      Number(
+        (
+          await sql<{ n: string }>(
+            scaled,
+            "SELECT count(*) AS n FROM audit_events WHERE actor_id = $1 AND action = 'patient.read'",
+            [receptionist.user.id],
+          )
+        )[0].n,
+      );
     // A refused alias nulls `data` at once; the allowed ones may still be writing their audit rows.
     for (let i = 0; i < 30 && (await reads()) < 6; i++) await new Promise((resolve) => setTimeout(resolve, 100));
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -139,9 +166,16 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
     for (const ip of addresses) answers.push(await loginFrom(app, ip, target.email, 'Wrong-Password-Guess-1'));
     const bystanderLogin = await loginFrom(app, addresses[0], bystander.email, bystander.password);
 
-    expect(answers.map((res) => codes(res)[0])).toEqual([...Array(5).fill('UNAUTHENTICATED'), 'RATE_LIMITED', 'RATE_LIMITED']);
+    expect(answers.map((res) => codes(res)[0])).toEqual([
+      ...Array(5).fill('UNAUTHENTICATED'),
+      'RATE_LIMITED',
+      'RATE_LIMITED',
+    ]);
     expect(await userColumn<number>(app, target.user.id, 'failed_login_count')).toBe(5);
-    expect(answers[5].body.errors![0].extensions).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) });
+    expect(answers[5].body.errors![0].extensions).toMatchObject({
+      code: 'RATE_LIMITED',
+      retryAfterSeconds: expect.any(Number),
+    });
     expect(answers[5].body.errors![0].extensions!.retryAfterSeconds).toBeGreaterThan(60);
     expect(answers[5].body.errors![0].extensions!.retryAfterSeconds).toBeLessThanOrEqual(900);
     expect(bystanderLogin.body.data?.login.accessToken).toEqual(expect.any(String));
@@ -170,7 +204,11 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
 
     for (const res of answers.slice(5)) {
       expect(res.body.errors).toEqual([
-        expect.objectContaining({ message: 'Too many requests', path: ['login'], extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) } }),
+        expect.objectContaining({
+          message: 'Too many requests',
+          path: ['login'],
+          extensions: { code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) },
+        }),
       ]);
       expect(res.body.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(res.body.errors![0].extensions!.retryAfterSeconds).toBeLessThanOrEqual(60);
@@ -179,17 +217,24 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
 
   it('ignores a forged X-Forwarded-For when no proxy is trusted', async () => {
     const answers: GqlResponse[] = [];
-    for (let i = 0; i < 7; i++) answers.push(await loginFrom(direct, clientAddress(), testEmail('spoof'), testPassword()));
+    for (let i = 0; i < 7; i++)
+      answers.push(await loginFrom(direct, clientAddress(), testEmail('spoof'), testPassword()));
 
-    expect(answers.map((res) => codes(res)[0])).toEqual([...Array(5).fill('UNAUTHENTICATED'), 'RATE_LIMITED', 'RATE_LIMITED']);
+    expect(answers.map((res) => codes(res)[0])).toEqual([
+      ...Array(5).fill('UNAUTHENTICATED'),
+      'RATE_LIMITED',
+      'RATE_LIMITED',
+    ]);
   });
 
   it("honours the trusted proxy's X-Forwarded-For, but not addresses the client put before it", async () => {
     const client = clientAddress();
     const forged: GqlResponse[] = [];
-    for (let i = 0; i < 6; i++) forged.push(await loginFrom(app, `${clientAddress()}, ${client}`, testEmail('chain'), testPassword()));
+    for (let i = 0; i < 6; i++)
+      forged.push(await loginFrom(app, `${clientAddress()}, ${client}`, testEmail('chain'), testPassword()));
     const distinct: GqlResponse[] = [];
-    for (let i = 0; i < 6; i++) distinct.push(await loginFrom(app, clientAddress(), testEmail('proxied'), testPassword()));
+    for (let i = 0; i < 6; i++)
+      distinct.push(await loginFrom(app, clientAddress(), testEmail('proxied'), testPassword()));
 
     expect(forged.map((res) => codes(res)[0])).toEqual([...Array(5).fill('UNAUTHENTICATED'), 'RATE_LIMITED']);
     expect(distinct.map((res) => codes(res)[0])).toEqual(Array(6).fill('UNAUTHENTICATED'));
@@ -198,7 +243,9 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
   it('records one RATE_LIMIT security event per window and counter, however many calls it refuses', async () => {
     const [first, second] = [clientAddress(), clientAddress()];
     for (let i = 0; i < 5; i++) await loginFrom(app, first, testEmail('event'), testPassword());
-    const refused = await Promise.all(Array.from({ length: 10 }, () => loginFrom(app, first, testEmail('event'), testPassword())));
+    const refused = await Promise.all(
+      Array.from({ length: 10 }, () => loginFrom(app, first, testEmail('event'), testPassword())),
+    );
     for (let i = 0; i < 7; i++) await loginFrom(app, second, testEmail('event'), testPassword());
     const events = await sql<{ subject: string; severity: string; limit: string }>(
       app,

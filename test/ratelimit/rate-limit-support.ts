@@ -53,7 +53,12 @@ export function limitedEnv(prefix: string, extra: Record<string, string> = {}): 
 /** An access token made through the session service, so setting up spends no sign-in attempts. */
 export async function tokenFor(app: TestApp, account: TestAccount): Promise<string> {
   const em = app.services.orm.em.fork();
-  const tokens = await app.services.auth.sessions.start(em, account.user, { ip: '127.0.0.1', userAgent: 'test', log: app.logger }, null);
+  const tokens = await app.services.auth.sessions.start(
+    em,
+    account.user,
+    { ip: '127.0.0.1', userAgent: 'test', log: app.logger },
+    null,
+  );
   return tokens.accessToken;
 }
 

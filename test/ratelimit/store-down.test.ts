@@ -11,7 +11,9 @@ describe('rate limits while Redis is unreachable', () => {
 
   beforeAll(async () => {
     // Nothing listens there: every store call fails, as in an outage. No key is ever written.
-    app = await startTestApp(limitedEnv(uniquePrefix('down'), { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` }));
+    app = await startTestApp(
+      limitedEnv(uniquePrefix('down'), { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` }),
+    );
     nurse = await createAccount(app, 'NURSE');
     receptionistToken = await tokenFor(app, await createAccount(app, 'RECEPTIONIST'));
   });
@@ -24,9 +26,13 @@ describe('rate limits while Redis is unreachable', () => {
     const started = Date.now();
     const res = await app.gql(LOGIN_ONLY, { email: nurse.email, password: nurse.password });
     const elapsed = Date.now() - started;
-    const [sessions] = await sql<{ n: string }>(app, 'SELECT count(*) AS n FROM sessions WHERE user_id = $1', [nurse.user.id]);
+    const [sessions] = await sql<{ n: string }>(app, 'SELECT count(*) AS n FROM sessions WHERE user_id = $1', [
+      nurse.user.id,
+    ]);
 
-    expect(res.body.errors).toEqual([expect.objectContaining({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 30 } })]);
+    expect(res.body.errors).toEqual([
+      expect.objectContaining({ extensions: { code: 'RATE_LIMITED', retryAfterSeconds: 30 } }),
+    ]);
     expect(Number(sessions.n)).toBe(0);
     expect(elapsed).toBeLessThan(3000);
   });
@@ -42,10 +48,16 @@ describe('rate limits while Redis is unreachable', () => {
   });
 
   it('fails patient lists and searches open, with a logged warning', async () => {
-    const list = await app.gql('{ patients(first: 5) { nodes { id } pageInfo { hasNextPage } } }', {}, receptionistToken);
+    const list = await app.gql(
+      '{ patients(first: 5) { nodes { id } pageInfo { hasNextPage } } }',
+      {},
+      receptionistToken,
+    );
     const search = await app.gql('{ findPatients(mrn: "MRN-NONE") { id } }', {}, receptionistToken);
 
-    const warnings = app.logs.lines.filter((line) => line.includes('rate-limit store unavailable')).map((line) => JSON.parse(line));
+    const warnings = app.logs.lines
+      .filter((line) => line.includes('rate-limit store unavailable'))
+      .map((line) => JSON.parse(line));
 
     expect(list.body.errors).toBeUndefined();
     expect(Array.isArray(list.body.data?.patients.nodes)).toBe(true);

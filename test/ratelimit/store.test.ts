@@ -3,7 +3,13 @@ import { getGraphQLRateLimiter, InMemoryStore, type Store } from 'graphql-rate-l
 import { Redis } from 'ioredis';
 
 import { RATE_LIMITS, scaledMax, windowMs } from '../../src/ratelimit/rate-limit.limits';
-import { AtomicWindowStore, MemoryCounterStore, RedisCounterStore, storeKey, type CounterStore } from '../../src/ratelimit/rate-limit.store';
+import {
+  AtomicWindowStore,
+  MemoryCounterStore,
+  RedisCounterStore,
+  storeKey,
+  type CounterStore,
+} from '../../src/ratelimit/rate-limit.store';
 import { clientBucket } from '../../src/ratelimit/rate-limit.subject';
 import { describeWithRedis, flushPrefix, REDIS_URL, uniquePrefix } from './rate-limit-support';
 
@@ -45,15 +51,21 @@ describe('counting with graphql-rate-limit', () => {
     expect(await passing([new AtomicWindowStore(counters, prefix, 60_000, 5)], 40, 5)).toBe(5);
   });
 
-  (process.env.REDIS_URL ? it : it.skip)('lets exactly max through when the calls are spread over two Redis connections (two servers)', async () => {
-    const stores = [redisStore(), redisStore()].map((counters) => new AtomicWindowStore(counters, prefix, 60_000, 5));
+  (process.env.REDIS_URL ? it : it.skip)(
+    'lets exactly max through when the calls are spread over two Redis connections (two servers)',
+    async () => {
+      const stores = [redisStore(), redisStore()].map((counters) => new AtomicWindowStore(counters, prefix, 60_000, 5));
 
-    expect(await passing(stores, 50, 5)).toBe(5);
-  });
+      expect(await passing(stores, 50, 5)).toBe(5);
+    },
+  );
 
   it('hands the store the same window the table parses, for every limit', async () => {
     const seen: number[] = [];
-    const spy: Store = { getForIdentity: () => [], setForIdentity: (_identity, _timestamps, ms) => void seen.push(ms ?? -1) };
+    const spy: Store = {
+      getForIdentity: () => [],
+      setForIdentity: (_identity, _timestamps, ms) => void seen.push(ms ?? -1),
+    };
     for (const spec of RATE_LIMITS) {
       const limiter = getGraphQLRateLimiter({ store: spy, identifyContext: () => 'x' });
       await limiter({ parent: null, args: {}, context: {}, info }, { max: spec.max, window: spec.window });

@@ -6,7 +6,11 @@ import { ruleTree } from '../../src/access/permissions';
 import { buildAppSchema, printAppSchema } from '../../src/graphql/schema';
 import { RATE_LIMITS } from '../../src/ratelimit/rate-limit.limits';
 import { limitsInRule } from '../../src/ratelimit/rate-limit.rules';
-import { RATE_LIMIT_TABLE_END, RATE_LIMIT_TABLE_START, renderRateLimitTable } from '../../src/ratelimit/rate-limit.table';
+import {
+  RATE_LIMIT_TABLE_END,
+  RATE_LIMIT_TABLE_START,
+  renderRateLimitTable,
+} from '../../src/ratelimit/rate-limit.table';
 
 const README = join(__dirname, '..', '..', 'README.md');
 
@@ -58,9 +62,18 @@ describe('the limits table', () => {
     for (const field of present) {
       const [typeName, fieldName] = field.split('.');
       const applied = limitsInRule(tree[typeName]?.[fieldName]).map((spec) => spec.id);
-      expect({ field, applied }).toEqual({ field, applied: RATE_LIMITS.filter((s) => s.field === field).map((s) => s.id) });
+      expect({ field, applied }).toEqual({
+        field,
+        applied: RATE_LIMITS.filter((s) => s.field === field).map((s) => s.id),
+      });
     }
-    for (const field of ['Mutation.login', 'Mutation.verifyMfa', 'Mutation.refreshSession', 'Query.patients', 'Query.findPatients']) {
+    for (const field of [
+      'Mutation.login',
+      'Mutation.verifyMfa',
+      'Mutation.refreshSession',
+      'Query.patients',
+      'Query.findPatients',
+    ]) {
       expect(present.has(field)).toBe(true);
     }
   });
@@ -78,7 +91,9 @@ describe('the limits table', () => {
     const sdl = await printAppSchema();
     const present = await fieldsInSchema();
 
-    expect(sdl).toContain('directive @rateLimit(max: Int!, per: String!, window: String!) repeatable on FIELD_DEFINITION');
+    expect(sdl).toContain(
+      'directive @rateLimit(max: Int!, per: String!, window: String!) repeatable on FIELD_DEFINITION',
+    );
     for (const spec of RATE_LIMITS.filter((s) => present.has(s.field))) {
       const [typeName, fieldName] = spec.field.split('.');
       const block = sdl.slice(sdl.indexOf(`type ${typeName} {`), sdl.indexOf('\n}', sdl.indexOf(`type ${typeName} {`)));

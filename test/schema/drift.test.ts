@@ -34,7 +34,9 @@ describe('migrations', () => {
     const admin = new Client({ connectionString: adminUrl });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name}`);
-    const orm = await MikroORM.init(ormOptions({ url: withDatabase(adminUrl, name), logger: createLogger({ level: 'silent' }) }));
+    const orm = await MikroORM.init(
+      ormOptions({ url: withDatabase(adminUrl, name), logger: createLogger({ level: 'silent' }) }),
+    );
     try {
       const applied = await orm.getMigrator().up();
       expect(applied.map((migration) => migration.name)).toEqual(migrationsList.map((migration) => migration.name));

@@ -38,9 +38,13 @@ export default async function globalSetup(): Promise<void> {
   const templateUrl = withDatabase(adminUrl, template);
   // MikroORM.init() inside jest's global setup corrupts metadata for in-band test files
   // (mikro-orm#3783), so the template is migrated by a child process.
-  execFileSync(process.execPath, ['-r', join(__dirname, 'swc-register.js'), join(__dirname, 'migrate-template.ts'), templateUrl], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  execFileSync(
+    process.execPath,
+    ['-r', join(__dirname, 'swc-register.js'), join(__dirname, 'migrate-template.ts'), templateUrl],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
 
   process.env.HMS_TEST_ADMIN_URL = adminUrl;
   process.env.HMS_TEST_RUN_ID = runId;

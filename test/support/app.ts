@@ -53,13 +53,21 @@ export interface TestApp {
   db: TestDatabase;
   server: RunningServer;
   /** POSTs a GraphQL request and returns status and parsed body. */
-  gql(query: string, variables?: Record<string, unknown>, token?: string, headers?: Record<string, string>): Promise<GqlResponse>;
+  gql(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+    headers?: Record<string, string>,
+  ): Promise<GqlResponse>;
   close(): Promise<void>;
 }
 
 export interface GqlResponse {
   status: number;
-  body: { data?: Record<string, any> | null; errors?: { message: string; path?: string[]; extensions?: Record<string, any> }[] };
+  body: {
+    data?: Record<string, any> | null;
+    errors?: { message: string; path?: string[]; extensions?: Record<string, any> }[];
+  };
   headers: Headers;
 }
 
@@ -69,7 +77,10 @@ export interface TestAppOptions {
 }
 
 /** Starts the API for a test file: new database from the template, random keys, real HTTP server. */
-export async function startTestApp(overrides: Record<string, string | undefined> = {}, options: TestAppOptions = {}): Promise<TestApp> {
+export async function startTestApp(
+  overrides: Record<string, string | undefined> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   await initCrypto();
   const shared = options.databaseUrl;
   const db: TestDatabase = shared

@@ -39,7 +39,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 }
 
 /** Runs `sql` against a database URL with a short-lived client (raw scans in tests). */
-export async function rawQuery<T extends Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function rawQuery<T extends Record<string, unknown>>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
