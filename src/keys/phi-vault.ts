@@ -128,9 +128,8 @@ export class PhiVault {
       .then((loaded) => decode(meta.kind, openField(loaded, keyId, context, String(envelope))));
   }
 
-  /** Decrypts one marked property by name. */
-  async open(em: EntityManager, target: object, property: string): Promise<unknown> {
-    const entity = target.constructor.name;
+  /** Decrypts one marked property by name; `entity` names the class when `target` is a plain row. */
+  async open(em: EntityManager, target: object, property: string, entity = target.constructor.name): Promise<unknown> {
     const meta = phiField(entity, property);
     if (!meta) throw new Error(`${entity}.${property} is not marked PHI`);
     return this.openSync(em, entity, target as Row, meta);

@@ -171,7 +171,7 @@ export class PatientResolver {
     for (const encounter of encounters) {
       if (
         !encounter.sensitivity ||
-        (await ctx.services.vault.open(ctx.em, Object.assign(new Encounter(), encounter), 'sensitivity')) === null
+        (await ctx.services.vault.open(ctx.em, encounter, 'sensitivity', 'Encounter')) === null
       ) {
         visible.push(encounter);
       }
