@@ -1,9 +1,10 @@
 import 'reflect-metadata';
 
-import { ConfigError, loadConfig } from './config/config';
+import { ConfigError, loadConfigAsync } from './config/config';
 import { initCrypto } from './crypto';
 import { openDatabase } from './db/database';
 import { startHttpServer } from './http/server';
+import { certificateFacts, plainHttpWarning, reloadOnSighup, TLS_MIN_VERSION } from './http/tls';
 import { createLogger } from './logging/logger';
 import { createServices } from './services';
 
@@ -11,7 +12,7 @@ import { createServices } from './services';
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig();
+    config = await loadConfigAsync();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -27,10 +28,20 @@ async function main(): Promise<void> {
     );
   }
   await initCrypto();
-  const database = await openDatabase(config, logger);
+  const database = await openDatabase(config, logger, { migrate: config.database.migrateOnStart });
   const services = createServices(config, database.orm, logger);
   await services.bootstrap();
+  services.startJobs();
   const server = await startHttpServer(services, config.port, config.host);
+  const plainHttp = plainHttpWarning(config);
+  if (plainHttp) logger.warn({ security: 'plain-http' }, plainHttp);
+  if (config.tls) {
+    const certificate = certificateFacts(config.tls);
+    if (certificate.expired) logger.error({ certificate }, 'the TLS certificate has expired; clients will refuse it');
+    logger.info({ certificate, mutualTls: server.tls.mutual, minVersion: TLS_MIN_VERSION }, 'serving HTTPS only');
+    // Renewed certificates: `kill -HUP <pid>` swaps them in without dropping connections.
+    reloadOnSighup(() => server.reloadTls());
+  }
   logger.info({ url: `${server.url}/graphql` }, 'HMS API ready');
 
   let stopping = false;

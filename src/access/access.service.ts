@@ -25,6 +25,12 @@ export const PATIENT_READ_SCOPE = 'patients:read';
 /** Every scope an INTEGRATOR account may be given; account creation refuses any other. */
 export const INTEGRATOR_SCOPES: readonly string[] = [PATIENT_READ_SCOPE, 'schema:read'];
 
+/** Purposes that survive a restriction of processing (GDPR Art. 18(2): the subject's own access, treatment). */
+const RESTRICTION_SURVIVING_PURPOSES: readonly Purpose[] = ['TREATMENT', 'EMERGENCY', 'SELF_ACCESS'];
+
+/** SQL (alias `p`): the patient's processing is not restricted. */
+const NOT_RESTRICTED = 'p.restricted_at IS NULL';
+
 /**
  * The object-level policy: which patients a caller may reach and how. Role gates on operations
  * are the shield rules' job; this answers "this patient, for this caller?" so that every path
@@ -34,8 +40,28 @@ export const INTEGRATOR_SCOPES: readonly string[] = [PATIENT_READ_SCOPE, 'schema
 export class AccessService {
   constructor(private readonly consents: ConsentService) {}
 
-  /** Decisions for several patients in a handful of queries. */
+  /**
+   * Decisions for several patients in a handful of queries. A patient whose processing is restricted
+   * (GDPR Art. 18, `restrictProcessing`) keeps only treatment access (care team, break-glass) and the
+   * patient's own (Art. 15); legal access by PRIVACY_OFFICER and AUDITOR goes through their own queries.
+   */
   async decide(em: EntityManager, actor: Actor, patientIds: string[]): Promise<Map<string, PatientAccess>> {
+    const out = await this.decideUnrestricted(em, actor, patientIds);
+    const limited = [...out].filter(([, access]) => !RESTRICTION_SURVIVING_PURPOSES.includes(access.purpose));
+    if (limited.length === 0) return out;
+    const restricted = await em.execute<{ id: string }[]>(
+      'SELECT id FROM patients WHERE id IN (?) AND restricted_at IS NOT NULL',
+      [limited.map(([id]) => id)],
+    );
+    for (const { id } of restricted) out.delete(id);
+    return out;
+  }
+
+  private async decideUnrestricted(
+    em: EntityManager,
+    actor: Actor,
+    patientIds: string[],
+  ): Promise<Map<string, PatientAccess>> {
     const out = new Map<string, PatientAccess>();
     const ids = [...new Set(patientIds)];
     if (ids.length === 0) return out;
@@ -112,8 +138,13 @@ export class AccessService {
     switch (actor.role) {
       case 'RECEPTIONIST':
       case 'BILLING':
+        return { sql: NOT_RESTRICTED, params: [] };
       case 'ADMIN':
-        return null;
+        // An ADMIN on a restricted patient's care team keeps that (treatment) access, as `decide` does.
+        return {
+          sql: `(${NOT_RESTRICTED} OR p.id IN (SELECT patient_id FROM care_team_members WHERE user_id = ?))`,
+          params: [actor.userId],
+        };
       case 'PHYSICIAN':
       case 'NURSE':
         return {
@@ -124,8 +155,8 @@ export class AccessService {
       case 'INTEGRATOR':
         if (!actor.scopes?.includes(PATIENT_READ_SCOPE)) return { sql: 'false', params: [] };
         return {
-          sql: `p.id IN (SELECT c.patient_id FROM (SELECT DISTINCT ON (patient_id) patient_id, given FROM consents
-                 WHERE type = 'DATA_SHARING' ORDER BY patient_id, at DESC, id DESC) c WHERE c.given)`,
+          sql: `${NOT_RESTRICTED} AND p.id IN (SELECT c.patient_id FROM (SELECT DISTINCT ON (patient_id) patient_id, given
+                 FROM consents WHERE type = 'DATA_SHARING' ORDER BY patient_id, at DESC, id DESC) c WHERE c.given)`,
           params: [],
         };
       default:

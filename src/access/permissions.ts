@@ -1,12 +1,17 @@
-import { getNamedType, isLeafType, isObjectType, type GraphQLSchema } from 'graphql';
+import { getNamedType, isLeafType, isObjectType, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
 import { applyMiddleware, type IMiddlewareFunction } from 'graphql-middleware';
 import { deny, shield, type IRules } from 'graphql-shield';
 
+import { auditRules } from '../audit/audit.rules';
 import { authRules } from '../auth/auth.rules';
+import { billingRules } from '../billing/billing.rules';
+import { uebaRules } from '../audit/ueba/ueba.rules';
 import { consentRules } from '../consent/consent.rules';
 import type { GraphQLContext } from '../graphql/context';
 import { forbidden, unauthenticated } from '../graphql/errors';
 import { patientRules } from '../patients/patient.rules';
+import { researchRules } from '../privacy/research.rules';
+import { privacyRules } from '../privacy/privacy.rules';
 import { accessRules } from './access.rules';
 import { isPublic } from './rules';
 
@@ -15,7 +20,17 @@ type RuleTree = Record<string, Record<string, unknown>>;
 /** Every feature's rules, merged: root fields and object-returning fields, each named explicitly. */
 export function ruleTree(): RuleTree {
   const tree: RuleTree = { Query: { health: isPublic }, Mutation: {} };
-  for (const part of [authRules, patientRules, accessRules, consentRules] as RuleTree[]) {
+  for (const part of [
+    authRules,
+    patientRules,
+    accessRules,
+    consentRules,
+    auditRules,
+    billingRules,
+    uebaRules,
+    researchRules,
+    privacyRules,
+  ] as RuleTree[]) {
     for (const [type, fields] of Object.entries(part)) {
       for (const field of Object.keys(fields)) {
         if (tree[type]?.[field]) throw new Error(`rule for ${type}.${field} is declared twice`);
@@ -24,6 +39,39 @@ export function ruleTree(): RuleTree {
     }
   }
   return tree;
+}
+
+// Fields refused in each request, so that a list of a hundred refused rows raises one event, not a hundred.
+const refusedInRequest = new WeakMap<object, Set<string>>();
+
+/**
+ * Records a shield refusal of a signed-in caller as one FORBIDDEN security event per request and
+ * field. Fire and forget on its own connection: the refusal is answered at once, and a failed
+ * write is logged, never turned into another error. Anonymous refusals (UNAUTHENTICATED) are not
+ * recorded: anyone can raise them in any number, and they name no account.
+ */
+function recordRefusal(ctx: GraphQLContext, info: GraphQLResolveInfo | undefined): void {
+  const actor = ctx.actor;
+  if (!actor || !info) return;
+  const field = `${info.parentType.name}.${info.fieldName}`;
+  let seen = refusedInRequest.get(ctx);
+  if (!seen) refusedInRequest.set(ctx, (seen = new Set()));
+  if (seen.has(field)) return;
+  seen.add(field);
+  const details = { field, role: actor.role, sessionId: actor.sessionId, requestId: ctx.requestId };
+  const failed = (error: unknown) => ctx.log?.error({ err: error, field }, 'could not record a refused access');
+  try {
+    ctx.services.audit
+      .securityEvent(ctx.services.orm.em.fork(), {
+        eventType: 'FORBIDDEN',
+        severity: 'LOW',
+        actorId: actor.userId,
+        details,
+      })
+      .catch(failed);
+  } catch (error) {
+    failed(error);
+  }
 }
 
 /**
@@ -42,8 +90,9 @@ export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
     fallbackRule: deny,
     allowExternalErrors: false,
     debug: false,
-    fallbackError: (error: unknown, _parent: unknown, _args: unknown, ctx: unknown) => {
+    fallbackError: (error: unknown, _parent: unknown, _args: unknown, ctx: unknown, info?: GraphQLResolveInfo) => {
       if (error instanceof Error) return error;
+      recordRefusal(ctx as GraphQLContext, info);
       return (ctx as GraphQLContext).actor ? forbidden() : unauthenticated();
     },
   });

@@ -1,8 +1,10 @@
+import { isUuid } from '../db/ids';
 import type { GraphQLContext } from '../graphql/context';
 import { notFound } from '../graphql/errors';
 import type { PatientAccess } from './access.service';
 
 const DECISIONS = 'patientAccessDecisions';
+const DENIED = 'patientAccessDenied';
 
 function decisions(ctx: GraphQLContext): Map<string, PatientAccess | null> {
   let map = ctx.loaders.get(DECISIONS) as Map<string, PatientAccess | null> | undefined;
@@ -34,8 +36,42 @@ export async function reach(ctx: GraphQLContext, patientIds: string[]): Promise<
 /** The caller's access to one patient, or NOT_FOUND, answered exactly like a patient that does not exist. */
 export async function reachOne(ctx: GraphQLContext, patientId: string): Promise<PatientAccess> {
   const access = (await reach(ctx, [patientId])).get(patientId);
-  if (!access) throw notFound('Patient');
+  if (!access) {
+    await recordDenied(ctx, patientId);
+    throw notFound('Patient');
+  }
   return access;
+}
+
+/**
+ * Records the refusal of a patient asked for by id: one DENIED audit row (action `patient.access`)
+ * per request and patient. It is written outside the caller's transaction (a fresh EntityManager),
+ * so it survives the rollback the NOT_FOUND causes; if it cannot be written the answer is still
+ * NOT_FOUND, never an error that would tell this patient apart from a missing one. Ids that
+ * cannot exist (not UUIDs) are not recorded. Blind spot: patients dropped from a list or search
+ * (`reach`) are not asked for by id and raise no row; the list scope keeps them out of the query.
+ */
+async function recordDenied(ctx: GraphQLContext, patientId: string): Promise<void> {
+  if (!isUuid(patientId)) return;
+  const recorded = deniedInRequest(ctx);
+  if (recorded.has(patientId)) return;
+  recorded.add(patientId);
+  try {
+    await ctx.services.audit.record({ ...ctx, em: ctx.services.orm.em.fork() }, [
+      { action: 'patient.access', patientId, purpose: null, outcome: 'DENIED' },
+    ]);
+  } catch (error) {
+    ctx.log.error({ err: error, patientId }, 'could not record a refused patient access');
+  }
+}
+
+function deniedInRequest(ctx: GraphQLContext): Set<string> {
+  let set = ctx.loaders.get(DENIED) as Set<string> | undefined;
+  if (!set) {
+    set = new Set();
+    ctx.loaders.set(DENIED, set);
+  }
+  return set;
 }
 
 /** A decision already made in this request (synchronous, for field-level redaction); undefined otherwise. */

@@ -1,10 +1,12 @@
-import { Entity, Index, PrimaryKey, Property } from '@mikro-orm/core';
+import { Entity, Index, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
 import { NotPhi } from '../phi/phi.decorator';
 
 /**
  * Who did what to which patient's data, when, from where and why. Rows carry ids, field names and
- * purposes, never PHI values. (Tamper evidence and SIEM export are the audit issue's.)
+ * purposes, never PHI values. Each row holds its place in one gapless sequence and an HMAC over its
+ * content and the previous row's hash (audit-chain.ts). The database refuses UPDATE, DELETE and TRUNCATE, and an
+ * INSERT without a chain link (triggers in the audit-chain migration).
  */
 @Entity({ tableName: 'audit_events' })
 @Index({ properties: ['patientId', 'at'] })
@@ -12,6 +14,11 @@ import { NotPhi } from '../phi/phi.decorator';
 export class AuditEvent {
   @PrimaryKey({ type: 'uuid' })
   id!: string;
+
+  @NotPhi('position in the audit chain')
+  @Unique()
+  @Property({ type: 'bigint' })
+  seq!: string;
 
   @Property({ type: 'timestamptz' })
   at!: Date;
@@ -59,4 +66,12 @@ export class AuditEvent {
   @NotPhi('client software, truncated')
   @Property({ type: 'text', nullable: true })
   userAgent?: string | null;
+
+  @NotPhi('hash of the previous row in the chain')
+  @Property({ type: 'text', nullable: true })
+  prevHash?: string | null;
+
+  @NotPhi('HMAC of this row chained to prevHash')
+  @Property({ type: 'text', nullable: true })
+  hash?: string | null;
 }

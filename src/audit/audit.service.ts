@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
 import type { GraphQLContext } from '../graphql/context';
+import { AuditChain, type AuditRow } from './audit-chain';
+import { AuditWriter } from './audit-writer';
+import { enqueueSiem, siemStreamOf } from './siem/siem.outbox';
 
 /** Severity of a security event, for triage. */
 export type Severity = 'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL';
@@ -20,40 +23,80 @@ export function allowed(action: string, patientId: string, purpose: string, fiel
   return { action, patientId, purpose, outcome: 'ALLOWED', ...(fields ? { fields } : {}) };
 }
 
+/** An audit row written by the system rather than a request (operator commands, jobs, imports of history). */
+export interface SystemAuditEntry extends AuditEntry {
+  actorId?: string | null;
+  actorRole?: string | null;
+  sessionId?: string | null;
+  requestId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  /** When it happened; now by default. */
+  at?: Date;
+}
+
 /**
- * Writes the audit trail and security events. Each call is awaited by the resolver before it
- * returns data, so the record is committed before the response that reveals the data leaves;
- * if it cannot be written the request fails (fail closed).
+ * Writes the audit trail and security events. Each `record` is awaited by the resolver before it returns data,
+ * so the record is committed before the response that reveals the data leaves; if it cannot be written the
+ * request fails (fail closed). Rows join the hash chain (audit-chain.ts): inside the caller's transaction when
+ * there is one (a write and its audit rows commit together), else through the group-commit writer.
  */
 export class AuditService {
-  /** Records entries for the request's actor in one INSERT. */
+  readonly chain: AuditChain;
+  private readonly writer: AuditWriter;
+
+  constructor(deps: { orm: MikroORM; hmacKey: Uint8Array }) {
+    this.chain = new AuditChain(deps.hmacKey);
+    this.writer = new AuditWriter(deps.orm, this.chain);
+  }
+
+  /** Records entries for the request's actor. */
   async record(ctx: GraphQLContext, entries: AuditEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const actor = ctx.actor;
-    const rows = entries.map((e) => ({
+    await this.write(
+      ctx.em,
+      entries.map((e) => ({
+        ...e,
+        actorId: actor?.userId,
+        actorRole: actor?.role,
+        sessionId: actor?.sessionId,
+        requestId: ctx.requestId,
+        ip: ctx.ip || null,
+        userAgent: ctx.userAgent || null,
+      })),
+    );
+  }
+
+  /** Records entries that carry their own actor and, optionally, time (system work; see SystemAuditEntry). */
+  async append(em: EntityManager, entries: SystemAuditEntry[]): Promise<void> {
+    if (entries.length > 0) await this.write(em, entries);
+  }
+
+  /** Waits until every row handed in has been committed (shutdown). */
+  flush(): Promise<void> {
+    return this.writer.flush();
+  }
+
+  private async write(em: EntityManager, entries: SystemAuditEntry[]): Promise<void> {
+    const now = new Date();
+    const rows: AuditRow[] = entries.map((e) => ({
       id: randomUUID(),
+      at: e.at ?? now,
       action: e.action,
-      actor_id: actor?.userId ?? null,
-      actor_role: actor?.role ?? null,
-      session_id: actor?.sessionId ?? null,
-      patient_id: e.patientId ?? null,
+      actorId: e.actorId ?? null,
+      actorRole: e.actorRole ?? null,
+      sessionId: e.sessionId ?? null,
+      patientId: e.patientId ?? null,
       purpose: e.purpose ?? null,
       outcome: e.outcome,
       fields: e.fields ?? [],
-      request_id: ctx.requestId,
-      ip: ctx.ip || null,
-      user_agent: ctx.userAgent || null,
+      requestId: e.requestId ?? null,
+      ip: e.ip ?? null,
+      userAgent: e.userAgent ?? null,
     }));
-    // One JSON parameter for the whole batch: a page of 100 patients is one cheap statement, not
-    // 1,200 bound values. em.execute joins the caller's transaction when there is one.
-    await ctx.em.execute(
-      `INSERT INTO audit_events (id, at, action, actor_id, actor_role, session_id, patient_id, purpose, outcome, fields, request_id, ip, user_agent)
-       SELECT r.id, clock_timestamp(), r.action, r.actor_id, r.actor_role, r.session_id, r.patient_id, r.purpose, r.outcome,
-              ARRAY(SELECT jsonb_array_elements_text(r.fields)), r.request_id, r.ip, r.user_agent
-       FROM jsonb_to_recordset(?::jsonb) AS r(id uuid, action text, actor_id uuid, actor_role text, session_id uuid,
-              patient_id uuid, purpose text, outcome text, fields jsonb, request_id text, ip text, user_agent text)`,
-      [JSON.stringify(rows)],
-    );
+    if (em.isInTransaction()) await this.chain.append(em, rows);
+    else await this.writer.write(rows);
   }
 
   /** Stores a security event (details: ids and codes only). */
@@ -67,6 +110,8 @@ export class AuditService {
       details?: Record<string, unknown>;
     },
   ): Promise<string> {
+    // The event and its SIEM outbox row commit together, in the caller's transaction or in one of their own.
+    if (!em.isInTransaction()) return em.transactional((tem) => this.securityEvent(tem, event));
     const id = randomUUID();
     await em.execute(
       'INSERT INTO security_events (id, at, event_type, severity, actor_id, patient_id, details) VALUES (?, clock_timestamp(), ?, ?, ?, ?, ?::jsonb)',
@@ -79,6 +124,7 @@ export class AuditService {
         JSON.stringify(event.details ?? {}),
       ],
     );
+    await enqueueSiem(em, { id, stream: siemStreamOf(event.eventType), ...event });
     return id;
   }
 }

@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
+import type { AuditService } from '../audit/audit.service';
 import type { Config } from '../config/config';
 import type { Actor } from '../graphql/context';
 import { AppError, badUserInput, notFound } from '../graphql/errors';
@@ -9,7 +10,7 @@ import { invalidChallenge, invalidCredentials, sessionNotValid } from './auth.gu
 import { isLocked, recordFailure } from './lockout';
 import { MfaService, type SecondFactor } from './mfa.service';
 import { PasswordHasher } from './password-hasher';
-import { SessionService, type ClientInfo, type IssuedTokens } from './session.service';
+import { SessionService, SignInRecorder, type ClientInfo, type IssuedTokens } from './session.service';
 import { TokenService, type ChallengePurpose } from './token.service';
 import { User } from './user.entity';
 import { UserService } from './user.service';
@@ -21,12 +22,23 @@ export interface AuthServiceDeps {
   vault: PhiVault;
   logger: Logger;
   hasher?: PasswordHasher;
+  /**
+   * Records sign-in outcomes (audit rows, security events). createServices always passes it; it is
+   * optional only for tests that build an AuthService by hand to try other hashing parameters, whose
+   * sign-ins then go unrecorded.
+   */
+  audit?: AuditService;
 }
 
 /** The answer to a correct password: a session, or a challenge for the second factor. */
 export type SignInResult =
   | { kind: 'session'; tokens: IssuedTokens }
   | { kind: 'challenge'; challengeToken: string; expiresAt: Date; enrollmentRequired: boolean };
+
+/** A refused password step, for the recorder: SIGN_IN_FAILED (LOW) with a reason code. */
+function signInFailure(reason: string, user: User | null) {
+  return { action: 'auth.login', eventType: 'SIGN_IN_FAILED', severity: 'LOW' as const, reason, user };
+}
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 const BOOTSTRAP_LOCK = 'hms:auth:bootstrap-admin';
@@ -48,6 +60,7 @@ export class AuthService {
   private readonly config: Config;
   private readonly orm: MikroORM;
   private readonly logger: Logger;
+  private readonly recorder: SignInRecorder;
 
   constructor(deps: AuthServiceDeps) {
     this.config = deps.config;
@@ -55,9 +68,10 @@ export class AuthService {
     this.logger = deps.logger;
     this.hasher = deps.hasher ?? new PasswordHasher(deps.config.auth.argon2);
     this.tokens = new TokenService(deps.config.tokens);
-    this.sessions = new SessionService(deps.config, this.tokens);
+    this.recorder = new SignInRecorder(deps.orm, deps.audit);
+    this.sessions = new SessionService(deps.config, this.tokens, this.recorder);
     this.users = new UserService(deps.vault, this.hasher);
-    this.mfa = new MfaService(deps.config, deps.vault);
+    this.mfa = new MfaService(deps.config, deps.vault, this.recorder);
   }
 
   /**
@@ -85,16 +99,21 @@ export class AuthService {
     if (!user) {
       await this.hasher.verifyAgainstDummy(password);
       client.log.warn({ reason: 'unknown-account' }, 'sign-in failed');
+      await this.recorder.failed(client, signInFailure('unknown-account', null));
       throw invalidCredentials();
     }
     const passwordOk = await this.hasher.verify(user.passwordHash, password);
     if (user.disabledAt || isLocked(user.lockedUntil, now)) {
-      client.log.warn({ userId: user.id, reason: user.disabledAt ? 'disabled' : 'locked' }, 'sign-in failed');
+      const reason = user.disabledAt ? 'disabled' : 'locked';
+      client.log.warn({ userId: user.id, reason }, 'sign-in failed');
+      await this.recorder.failed(client, signInFailure(reason, user));
       throw invalidCredentials();
     }
     if (!passwordOk) {
       const locked = await recordFailure(em, user.id, 'password', this.lockoutPolicy(), now);
       client.log.warn({ userId: user.id, reason: 'wrong-password', locked }, 'sign-in failed');
+      await this.recorder.failed(client, signInFailure('wrong-password', user));
+      if (locked) await this.recorder.locked(client, user.id, 'password');
       throw invalidCredentials();
     }
 
@@ -124,7 +143,7 @@ export class AuthService {
     client: ClientInfo,
   ): Promise<IssuedTokens> {
     const user = await this.challengedUser(em, challengeToken, 'verify');
-    await this.mfa.verify(em, user, factor, client.log);
+    await this.mfa.verify(em, user, factor, client.log, client);
     return this.sessions.start(em, user, client, new Date());
   }
 
@@ -196,7 +215,9 @@ export class AuthService {
       } catch (error) {
         // Our messages name the failing rule, never the value; refuse to start rather than run without an admin.
         if (!(error instanceof AppError)) throw error;
-        throw new Error(`Bootstrap admin not created (${error.extensions.field ?? 'input'}): ${error.message}`);
+        throw new Error(`Bootstrap admin not created (${error.extensions.field ?? 'input'}): ${error.message}`, {
+          cause: error,
+        });
       }
     });
     if (created) this.logger.info({ userId: created.id }, 'bootstrap admin created');

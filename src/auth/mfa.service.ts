@@ -7,6 +7,7 @@ import type { Logger } from '../logging/logger';
 import { invalidSecondFactor } from './auth.guard';
 import { isLocked, recordFailure } from './lockout';
 import { generateRecoveryCodes, hashRecoveryCode, matchRecoveryCode } from './recovery-codes';
+import type { ClientFrom, SignInRecorder } from './session.service';
 import { generateTotpSecret, totpUri, verifyTotp } from './totp';
 import type { User } from './user.entity';
 
@@ -37,6 +38,7 @@ export class MfaService {
   constructor(
     private readonly config: Config,
     private readonly vault: PhiVault,
+    private readonly recorder?: SignInRecorder,
   ) {}
 
   /** Seals a new pending secret for the account and returns it once, with its otpauth URI. */
@@ -59,12 +61,13 @@ export class MfaService {
     if (!user.totpPendingSecret) throw badUserInput('No enrolment is in progress; call enrollTotp first', 'code');
     if (isLocked(user.mfaLockedUntil, now)) {
       log.warn({ userId: user.id }, 'second factor refused: locked');
+      await this.recordFailure({ log }, user, 'locked');
       throw invalidSecondFactor();
     }
     const secret = String(await this.vault.open(em, user, 'totpPendingSecret'));
     const entered = typeof code === 'string' ? code.trim() : '';
     const result = verifyTotp(secret, entered, now.getTime(), { window: TOTP_WINDOW });
-    if (!result.ok) return this.fail(em, user, now, log);
+    if (!result.ok) return this.fail(em, user, now, { log });
 
     const codes = generateRecoveryCodes(RECOVERY_CODE_COUNT);
     await this.vault.assign(em, user, {
@@ -84,9 +87,16 @@ export class MfaService {
   /**
    * Checks a second factor or throws UNAUTHENTICATED (one message for wrong, replayed, used and
    * locked). Acceptance is a conditional UPDATE, so a code or recovery code is accepted once
-   * even when two requests present it at the same moment.
+   * even when two requests present it at the same moment. `client` gives the failure records the
+   * client's address; only the sign-in step has it (step-up, removal and enrolment record without it).
    */
-  async verify(em: EntityManager, user: User, factor: SecondFactor, log: Logger): Promise<void> {
+  async verify(
+    em: EntityManager,
+    user: User,
+    factor: SecondFactor,
+    log: Logger,
+    client?: Omit<ClientFrom, 'log'>,
+  ): Promise<void> {
     const now = new Date();
     if (!user.totpEnabledAt || !user.totpSecret) throw badUserInput('No second factor is enrolled', 'code');
     const code = given(factor.code)?.trim() || null;
@@ -96,6 +106,7 @@ export class MfaService {
     }
     if (isLocked(user.mfaLockedUntil, now)) {
       log.warn({ userId: user.id }, 'second factor refused: locked');
+      await this.recordFailure({ ...client, log }, user, 'locked');
       throw invalidSecondFactor();
     }
 
@@ -103,7 +114,7 @@ export class MfaService {
       code !== null
         ? await this.acceptTotp(em, user, code, now)
         : await this.acceptRecoveryCode(em, user, recoveryCode as string, now);
-    if (!accepted) return this.fail(em, user, now, log);
+    if (!accepted) return this.fail(em, user, now, { ...client, log });
     log.info({ userId: user.id, method: code !== null ? 'totp' : 'recovery-code' }, 'second factor passed');
   }
 
@@ -147,10 +158,17 @@ export class MfaService {
     return rows.length > 0;
   }
 
-  private async fail(em: EntityManager, user: User, now: Date, log: Logger): Promise<never> {
+  private async fail(em: EntityManager, user: User, now: Date, client: ClientFrom): Promise<never> {
     const locked = await recordFailure(em, user.id, 'mfa', this.lockoutPolicy(), now);
-    log.warn({ userId: user.id, locked }, 'second factor failed');
+    client.log.warn({ userId: user.id, locked }, 'second factor failed');
+    await this.recordFailure(client, user, 'wrong-code');
+    if (locked) await this.recorder?.locked(client, user.id, 'mfa');
     throw invalidSecondFactor();
+  }
+
+  /** A refused second factor: `auth.mfa` DENIED and MFA_FAILED (LOW), with a reason code, never the code. */
+  private async recordFailure(client: ClientFrom, user: User, reason: 'wrong-code' | 'locked'): Promise<void> {
+    await this.recorder?.failed(client, { action: 'auth.mfa', eventType: 'MFA_FAILED', severity: 'LOW', reason, user });
   }
 
   private lockoutPolicy() {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
+import type { AuditService, Severity } from '../audit/audit.service';
 import type { Config } from '../config/config';
 import type { Role } from '../config/roles';
 import type { Actor } from '../graphql/context';
@@ -26,6 +27,84 @@ export interface ClientInfo {
   ip: string;
   userAgent: string;
   log: Logger;
+}
+
+/** One failed sign-in step, as recorded: the reason is a code, never the email, password or code given. */
+export interface SignInFailure {
+  /** Audit action: auth.login, auth.mfa or auth.refresh. */
+  action: string;
+  eventType: string;
+  severity: Severity;
+  reason: string;
+  /** The account concerned, when known (not for an unknown email). */
+  user?: { id: string; role: string } | null;
+  sessionId?: string | null;
+}
+
+/**
+ * Writes the audit rows and security events of sign-in steps. A failure is committed on its own
+ * connection before the step answers, so its record survives the failing request; a success is
+ * written in the transaction that creates the session, so no session exists without its row.
+ * Rows carry ids, role, request id, client address and a reason code; never an email, password,
+ * token or code. The request id comes from the request logger's bindings (ClientInfo has none).
+ */
+export class SignInRecorder {
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly audit: AuditService | undefined,
+  ) {}
+
+  /** A started session: `auth.login` ALLOWED, in `em`'s transaction. */
+  async signedIn(em: EntityManager, client: ClientFrom, user: { id: string; role: string }, sessionId: string) {
+    if (!this.audit) return;
+    await this.audit.append(em, [
+      {
+        action: 'auth.login',
+        outcome: 'ALLOWED',
+        actorId: user.id,
+        actorRole: user.role,
+        sessionId,
+        ...origin(client),
+      },
+    ]);
+  }
+
+  /** A refused step: a DENIED audit row and a security event, each committed at once. */
+  async failed(client: ClientFrom, failure: SignInFailure): Promise<void> {
+    if (!this.audit) return;
+    const { user, sessionId = null } = failure;
+    const from = origin(client);
+    await this.audit.append(this.orm.em.fork(), [
+      { action: failure.action, outcome: 'DENIED', actorId: user?.id, actorRole: user?.role, sessionId, ...from },
+    ]);
+    await this.event(failure.eventType, failure.severity, user?.id, {
+      reasonCode: failure.reason,
+      ...(sessionId ? { sessionId } : {}),
+      requestId: from.requestId,
+    });
+  }
+
+  /** An account locked by this failure: ACCOUNT_LOCKED (MEDIUM), naming the counter (password or mfa). */
+  async locked(client: ClientFrom, userId: string, counter: 'password' | 'mfa'): Promise<void> {
+    await this.event('ACCOUNT_LOCKED', 'MEDIUM', userId, { counter, requestId: origin(client).requestId });
+  }
+
+  private async event(eventType: string, severity: Severity, actorId: string | null | undefined, details: object) {
+    if (!this.audit) return;
+    await this.audit.securityEvent(this.orm.em.fork(), { eventType, severity, actorId, details: { ...details } });
+  }
+}
+
+/** What a recorder needs of a request: its logger, and its client details when the caller has them. */
+export type ClientFrom = { log: Logger; ip?: string; userAgent?: string };
+
+function origin(client: ClientFrom): { requestId: string | null; ip: string | null; userAgent: string | null } {
+  const requestId = (client.log.bindings?.() as { requestId?: unknown } | undefined)?.requestId;
+  return {
+    requestId: typeof requestId === 'string' ? requestId : null,
+    ip: client.ip || null,
+    userAgent: client.userAgent || null,
+  };
 }
 
 /** A session joined with the account state that decides whether it may still be used. */
@@ -61,6 +140,7 @@ export class SessionService {
   constructor(
     private readonly config: Config,
     private readonly tokens: TokenService,
+    private readonly recorder?: SignInRecorder,
   ) {}
 
   /** Starts a session and issues its first tokens; also records the sign-in and clears the password lockout. */
@@ -95,6 +175,7 @@ export class SessionService {
            updated_at = ?::timestamptz WHERE id = ?`,
         [now.toISOString(), now.toISOString(), user.id],
       );
+      await this.recorder?.signedIn(tem, client, user, sessionId);
     });
     client.log.info({ userId: user.id, sessionId, mfa: mfaAt !== null }, 'session started');
     return this.issue({ userId: user.id, role: user.role, sessionId, mfaAt }, refresh.token);
@@ -154,6 +235,14 @@ export class SessionService {
     if (outcome.reused) {
       const revoked = await this.revoke(em, outcome.reused.sessionId, 'REFRESH_REUSE');
       if (revoked) client.log.warn({ ...outcome.reused }, 'refresh token reused; session revoked');
+      await this.recorder?.failed(client, {
+        action: 'auth.refresh',
+        eventType: 'REFRESH_TOKEN_REUSE',
+        severity: 'HIGH',
+        reason: revoked ? 'reused-session-revoked' : 'reused-session-ended',
+        user: { id: outcome.reused.userId, role: outcome.reused.role },
+        sessionId: outcome.reused.sessionId,
+      });
       return null;
     }
     if (!outcome.row || !outcome.refreshToken) return null;
@@ -239,13 +328,13 @@ export class SessionService {
   private async sessionOfUsedToken(
     em: EntityManager,
     hash: string,
-  ): Promise<{ sessionId: string; userId: string } | undefined> {
-    const [row] = await em.execute<{ session_id: string; user_id: string }[]>(
-      `SELECT r.session_id, s.user_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
-       WHERE r.token_hash = ? AND r.used_at IS NOT NULL`,
+  ): Promise<{ sessionId: string; userId: string; role: string } | undefined> {
+    const [row] = await em.execute<{ session_id: string; user_id: string; role: string }[]>(
+      `SELECT r.session_id, s.user_id, u.role FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
+       JOIN users u ON u.id = s.user_id WHERE r.token_hash = ? AND r.used_at IS NOT NULL`,
       [hash],
     );
-    return row ? { sessionId: row.session_id, userId: row.user_id } : undefined;
+    return row ? { sessionId: row.session_id, userId: row.user_id, role: row.role } : undefined;
   }
 
   private async issue(claims: AccessClaims, refreshToken: string | null): Promise<IssuedTokens> {

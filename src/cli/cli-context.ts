@@ -1,4 +1,4 @@
-import { loadConfig } from '../config/config';
+import { loadConfigAsync } from '../config/config';
 import { initCrypto } from '../crypto';
 import { openDatabase } from '../db/database';
 import { createLogger } from '../logging/logger';
@@ -20,7 +20,7 @@ export async function withServices<T>(
   fn: (services: Services) => Promise<T>,
   options: { migrate?: boolean } = {},
 ): Promise<T> {
-  const config = loadConfig();
+  const config = await loadConfigAsync();
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
   await initCrypto();
   const database = await openDatabase(config, logger, options);

@@ -4,10 +4,20 @@ import { resolve } from 'node:path';
 import type { Role } from '../config/roles';
 import { printAppSchema } from '../graphql/schema';
 import { withServices, type Command } from './cli-context';
+import { AUDIT_COMMANDS } from './audit.commands';
+import { DB_COMMANDS } from './db.commands';
 import { KEY_COMMANDS } from './keys.commands';
+import { PRIVACY_COMMANDS } from './privacy.commands';
+import { SIEM_COMMANDS } from './siem.commands';
+import { UEBA_COMMANDS } from './ueba.commands';
 
 export const COMMANDS: Record<string, Command> = {
   ...KEY_COMMANDS,
+  ...AUDIT_COMMANDS,
+  ...SIEM_COMMANDS,
+  ...UEBA_COMMANDS,
+  ...DB_COMMANDS,
+  ...PRIVACY_COMMANDS,
   'schema:emit': {
     summary: 'write schema/schema.graphql from the code (--check: fail when it differs)',
     async run({ args, out }) {

@@ -1,8 +1,11 @@
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
 import { parseMasterKeys } from '../crypto/master-key-ring';
 import { ROLES, type Role } from './roles';
+import { resolveSecrets, SecretProviderError, type LiveSecrets } from './secret-providers';
 import { isWeakSecret, loadOrCreateDevSecrets, readSecret, type GeneratedSecretName } from './secrets';
 
 /** The validated configuration: parsed once at start, then passed explicitly. */
@@ -13,7 +16,8 @@ export interface Config {
   host: string;
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  database: { url?: string; password?: string; embeddedPassword?: string; logSql: boolean };
+  /** migrateOnStart: false when the server connects as a restricted role that cannot change the schema (`db:grant-app-role`). */
+  database: { url?: string; password?: string; embeddedPassword?: string; logSql: boolean; migrateOnStart: boolean };
   http: { corsOrigins: string[]; bodyLimitBytes: number; trustProxy: string[]; graphiqlEnabled: boolean };
   keys: { masterKeys: string; masterKeyActive?: number; blindIndexKey: Buffer; auditHmacKey: Buffer };
   tokens: { signingSecret: string; accessTokenTtlSeconds: number; refreshTokenTtlSeconds: number };
@@ -32,6 +36,25 @@ export interface Config {
   };
   /** How long a break-glass grant lasts, in minutes. */
   access: { breakGlassMinutes: number };
+  /** How recent a second factor (login or stepUpMfa) must be for data exports and erasure run by staff. */
+  stepUp: { maxAgeSeconds: number };
+  /** SIEM export from the outbox (README, "SIEM export"); with neither sink set, the outbox fills and is pruned. */
+  siem: {
+    endpoint?: string;
+    format: 'json' | 'ocsf';
+    authToken?: string;
+    syslog?: { url: string; caFile?: string; framing: 'octet' | 'newline' };
+    batchSize: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    pollMs: number;
+    timeoutMs: number;
+    retentionHours: number;
+  };
+  /** Seconds between signed audit-chain checkpoints (0: only on demand, `audit:checkpoint`). */
+  audit: { checkpointSeconds: number };
+  /** The payment processor (README, "Billing and card data"); `stripeApiUrl` points the adapter at a Stripe-compatible server. */
+  billing: { processor: 'sandbox' | 'stripe'; stripeSecretKey?: string; stripeApiUrl?: string };
   /** Abuse limits on every GraphQL request, and which persisted queries are accepted (README, "Abuse limits"). */
   graphql: {
     limits: { maxDepth: number; maxAliases: number; maxCost: number; maxTokens: number; maxBytes: number };
@@ -40,6 +63,21 @@ export interface Config {
   };
   /** Names of development secrets generated on this start, for a warning (never their values). */
   generatedSecrets: GeneratedSecretName[];
+  /** The secret provider's live values, refreshed on an interval (loadConfigAsync with a provider or `_FILE` mounts). */
+  secrets?: LiveSecrets;
+  /** HTTPS (and mutual TLS with `clientCaFile`) served by the API itself; the files are re-read on SIGHUP. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** Behaviour analytics: how often the in-process scan runs (0: never) and the zone of its days and hours. */
+  ueba: { scanIntervalSeconds: number; timeZone: string };
+  /** Retention per data category (src/privacy/retention.policy.ts) and the sweep's batch size. */
+  retention: {
+    medicalRecordYears: number;
+    hipaaDocumentationYears: number;
+    billingYears: number;
+    securityEventDays: number;
+    sessionDays: number;
+    sweepBatchSize: number;
+  };
 }
 
 /** Start-up refused: `problems` names each bad variable, never its value. */
@@ -79,6 +117,7 @@ const plainSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATABASE_LOG_SQL: bool.default(false),
+  MIGRATE_ON_START: bool.default(true),
   CORS_ORIGINS: list.default([]),
   BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(256 * 1024),
   TRUST_PROXY: list.default([]),
@@ -101,6 +140,19 @@ const plainSchema = z.object({
   MFA_REQUIRED_ROLES: list.optional(),
   MFA_ISSUER: z.string().min(1).max(64).default('HMS'),
   BREAK_GLASS_MINUTES: int(5, 1440).default(60),
+  STEP_UP_MAX_AGE_SECONDS: int(30, 3600).default(300),
+  SIEM_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  SIEM_FORMAT: z.enum(['json', 'ocsf']).default('json'),
+  SIEM_SYSLOG_URL: z.url({ protocol: /^(tcp|tls)$/ }).optional(),
+  SIEM_SYSLOG_CA_FILE: z.string().min(1).optional(),
+  SIEM_SYSLOG_FRAMING: z.enum(['octet', 'newline']).default('octet'),
+  SIEM_BATCH_SIZE: int(1, 1000).default(100),
+  SIEM_RETRY_BASE_MS: int(10, 60_000).default(1000),
+  SIEM_RETRY_MAX_MS: int(10, 3_600_000).default(300_000),
+  SIEM_POLL_MS: int(50, 600_000).default(5000),
+  SIEM_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  SIEM_OUTBOX_RETENTION_HOURS: int(1, 24 * 366).default(168),
+  AUDIT_CHECKPOINT_SECONDS: int(0, 24 * 3600).default(300),
   QUERY_MAX_DEPTH: int(2, 50).default(8),
   QUERY_MAX_ALIASES: int(0, 500).default(15),
   QUERY_MAX_COST: int(10, 10_000_000).default(5000),
@@ -110,7 +162,57 @@ const plainSchema = z.object({
   PERSISTED_QUERIES_MANIFEST: z.string().min(1).optional(),
   MASTER_KEY_ACTIVE: int(1, 1_000_000).optional(),
   HMS_BOOTSTRAP_ADMIN_EMAIL: z.email().optional(),
+  // Read by loadConfigAsync with the provider's own variables (src/config/secret-providers/secret-source.ts).
+  SECRETS_PROVIDER: z.enum(['env', 'aws', 'vault']).default('env'),
+  PAYMENT_PROCESSOR: z.enum(['sandbox', 'stripe']).default('sandbox'),
+  STRIPE_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+  UEBA_SCAN_INTERVAL_SECONDS: int(0, 7 * 24 * 3600).optional(),
+  UEBA_TIMEZONE: z
+    .string()
+    .refine((zone) => isTimeZone(zone), 'must be an IANA time zone such as Europe/Berlin')
+    .default('UTC'),
+  // Retention minimums: HIPAA documentation is kept at least six years (45 CFR 164.316(b)(2)).
+  RETENTION_MEDICAL_RECORD_YEARS: int(1, 100).default(10),
+  RETENTION_HIPAA_DOCUMENTATION_YEARS: int(6, 100).default(6),
+  RETENTION_BILLING_YEARS: int(1, 100).default(7),
+  RETENTION_SECURITY_EVENT_DAYS: int(30, 36_500).default(2190),
+  RETENTION_SESSION_DAYS: int(1, 3650).default(30),
+  RETENTION_SWEEP_BATCH_SIZE: int(1, 10_000).default(500),
 });
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const STRIPE_SECRET_KEY = /^(sk|rk)_(test|live)_[A-Za-z0-9]{16,}$/;
+
+/** Payment processor settings: production takes Stripe with a live key over https, never the sandbox. */
+function checkBilling(
+  processor: 'sandbox' | 'stripe',
+  key: string | undefined,
+  apiUrl: string | undefined,
+  isProduction: boolean,
+  problems: string[],
+): void {
+  if (isProduction && processor === 'sandbox') {
+    problems.push('PAYMENT_PROCESSOR: the sandbox processor is refused in production (set it to stripe)');
+  }
+  if (processor === 'stripe' && !key) problems.push('STRIPE_SECRET_KEY: required with PAYMENT_PROCESSOR=stripe');
+  if (key && !STRIPE_SECRET_KEY.test(key)) problems.push('STRIPE_SECRET_KEY: is not a Stripe secret or restricted key');
+  else if (key && isProduction && key.includes('_test_')) {
+    problems.push('STRIPE_SECRET_KEY: a test-mode key is refused in production');
+  }
+  if (apiUrl && isProduction && !apiUrl.startsWith('https:'))
+    problems.push('STRIPE_API_URL: must be https in production');
+}
 
 function issuesToProblems(error: z.ZodError): string[] {
   return error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')}: ${issue.message}`);
@@ -166,6 +268,111 @@ function checkProductionSecrets(
   if (redisUrl) strongSecret('REDIS_PASSWORD', given.REDIS_PASSWORD ?? passwordOf(redisUrl), 16, problems);
 }
 
+/**
+ * TLS files: all or nothing, readable, PEM, and a key that belongs to the certificate. Problems name the variable;
+ * neither the file's content nor OpenSSL's message (which can quote it) is repeated.
+ */
+function checkTls(
+  p: { TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; TLS_CLIENT_CA_FILE?: string },
+  problems: string[],
+): Config['tls'] {
+  if (!p.TLS_CERT_FILE && !p.TLS_KEY_FILE && !p.TLS_CLIENT_CA_FILE) return undefined;
+  if (!p.TLS_CERT_FILE) problems.push('TLS_CERT_FILE: required with TLS_KEY_FILE or TLS_CLIENT_CA_FILE');
+  if (!p.TLS_KEY_FILE) problems.push('TLS_KEY_FILE: required with TLS_CERT_FILE or TLS_CLIENT_CA_FILE');
+  if (p.TLS_CLIENT_CA_FILE && (!p.TLS_CERT_FILE || !p.TLS_KEY_FILE)) {
+    problems.push('TLS_CLIENT_CA_FILE: mutual TLS needs TLS_CERT_FILE and TLS_KEY_FILE as well');
+  }
+  const read = (name: string, file: string | undefined): Buffer | undefined => {
+    if (!file) return undefined;
+    try {
+      return readFileSync(file);
+    } catch {
+      problems.push(`${name}: cannot read the file it names`);
+      return undefined;
+    }
+  };
+  const cert = read('TLS_CERT_FILE', p.TLS_CERT_FILE);
+  const key = read('TLS_KEY_FILE', p.TLS_KEY_FILE);
+  const ca = read('TLS_CLIENT_CA_FILE', p.TLS_CLIENT_CA_FILE);
+  let certificate: X509Certificate | undefined;
+  let privateKey: KeyObject | undefined;
+  try {
+    if (cert) certificate = new X509Certificate(cert);
+  } catch {
+    problems.push('TLS_CERT_FILE: is not a PEM certificate');
+  }
+  try {
+    if (key) privateKey = createPrivateKey(key);
+  } catch {
+    problems.push('TLS_KEY_FILE: is not an unencrypted PEM private key');
+  }
+  if (certificate && privateKey && !certificate.checkPrivateKey(privateKey)) {
+    problems.push('TLS_KEY_FILE: does not belong to the certificate of TLS_CERT_FILE');
+  }
+  try {
+    if (ca) new X509Certificate(ca);
+  } catch {
+    problems.push('TLS_CLIENT_CA_FILE: is not a PEM certificate');
+  }
+  if (!p.TLS_CERT_FILE || !p.TLS_KEY_FILE) return undefined;
+  return {
+    certFile: resolve(p.TLS_CERT_FILE),
+    keyFile: resolve(p.TLS_KEY_FILE),
+    clientCaFile: p.TLS_CLIENT_CA_FILE ? resolve(p.TLS_CLIENT_CA_FILE) : undefined,
+  };
+}
+
+/**
+ * SIEM export: production sends over https (SIEM_ENDPOINT, with a strong SIEM_AUTH_TOKEN) and tls:// syslog only;
+ * plain http and tcp are for development and tests. The CA file must be readable; its content is never repeated.
+ */
+function checkSiem(
+  p: z.infer<typeof plainSchema>,
+  authToken: string | undefined,
+  isProduction: boolean,
+  problems: string[],
+): Config['siem'] {
+  if (isProduction && p.SIEM_ENDPOINT && !p.SIEM_ENDPOINT.startsWith('https:')) {
+    problems.push('SIEM_ENDPOINT: must be https in production');
+  }
+  if (isProduction && p.SIEM_ENDPOINT) strongSecret('SIEM_AUTH_TOKEN', authToken, 16, problems);
+  if (isProduction && p.SIEM_SYSLOG_URL && !p.SIEM_SYSLOG_URL.startsWith('tls:')) {
+    problems.push('SIEM_SYSLOG_URL: must be tls:// in production');
+  }
+  if (p.SIEM_SYSLOG_URL && !new URL(p.SIEM_SYSLOG_URL).port) problems.push('SIEM_SYSLOG_URL: must name a port');
+  if (p.SIEM_SYSLOG_CA_FILE) {
+    if (!p.SIEM_SYSLOG_URL?.startsWith('tls:')) {
+      problems.push('SIEM_SYSLOG_CA_FILE: only read with a tls:// SIEM_SYSLOG_URL');
+    }
+    try {
+      readFileSync(p.SIEM_SYSLOG_CA_FILE);
+    } catch {
+      problems.push('SIEM_SYSLOG_CA_FILE: cannot read the file it names');
+    }
+  }
+  if (p.SIEM_RETRY_MAX_MS < p.SIEM_RETRY_BASE_MS) {
+    problems.push('SIEM_RETRY_MAX_MS: must not be below SIEM_RETRY_BASE_MS');
+  }
+  return {
+    endpoint: p.SIEM_ENDPOINT,
+    format: p.SIEM_FORMAT,
+    authToken,
+    syslog: p.SIEM_SYSLOG_URL
+      ? {
+          url: p.SIEM_SYSLOG_URL,
+          caFile: p.SIEM_SYSLOG_CA_FILE ? resolve(p.SIEM_SYSLOG_CA_FILE) : undefined,
+          framing: p.SIEM_SYSLOG_FRAMING,
+        }
+      : undefined,
+    batchSize: p.SIEM_BATCH_SIZE,
+    retryBaseMs: p.SIEM_RETRY_BASE_MS,
+    retryMaxMs: p.SIEM_RETRY_MAX_MS,
+    pollMs: p.SIEM_POLL_MS,
+    timeoutMs: p.SIEM_TIMEOUT_MS,
+    retentionHours: p.SIEM_OUTBOX_RETENTION_HOURS,
+  };
+}
+
 /** A URL string when it parses, else undefined (its own problem is reported by the schema). */
 function urlOrUndefined(value: string | undefined): string | undefined {
   if (!value) return undefined;
@@ -200,6 +407,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     DATABASE_PASSWORD: secret('DATABASE_PASSWORD'),
     REDIS_PASSWORD: secret('REDIS_PASSWORD'),
     HMS_BOOTSTRAP_ADMIN_PASSWORD: secret('HMS_BOOTSTRAP_ADMIN_PASSWORD'),
+    SIEM_AUTH_TOKEN: secret('SIEM_AUTH_TOKEN'),
+    STRIPE_SECRET_KEY: secret('STRIPE_SECRET_KEY'),
   };
   if (!parsed.success) {
     // Report the secrets too, so one failed start lists every bad variable.
@@ -280,9 +489,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (p.PERSISTED_QUERIES === 'only' && !p.PERSISTED_QUERIES_MANIFEST) {
     problems.push('PERSISTED_QUERIES_MANIFEST: required with PERSISTED_QUERIES=only');
   }
+  if (p.SECRETS_PROVIDER !== 'env') {
+    problems.push(`SECRETS_PROVIDER: ${p.SECRETS_PROVIDER} is read at start by loadConfigAsync, not loadConfig`);
+  }
   if (p.PERSISTED_QUERIES !== 'only' && p.PERSISTED_QUERIES_MANIFEST) {
     problems.push('PERSISTED_QUERIES_MANIFEST: only read with PERSISTED_QUERIES=only');
   }
+  const siem = checkSiem(p, given.SIEM_AUTH_TOKEN, isProduction, problems);
+  const tls = checkTls(p, problems);
+  checkBilling(p.PAYMENT_PROCESSOR, given.STRIPE_SECRET_KEY, p.STRIPE_API_URL, isProduction, problems);
   // A variable can fail two checks with the same words (length in production and everywhere): say it once.
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
@@ -298,6 +513,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: given.DATABASE_PASSWORD,
       embeddedPassword,
       logSql: p.DATABASE_LOG_SQL && !isProduction,
+      migrateOnStart: p.MIGRATE_ON_START,
     },
     http: {
       corsOrigins: p.CORS_ORIGINS,
@@ -329,6 +545,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bootstrapAdmin,
     },
     access: { breakGlassMinutes: p.BREAK_GLASS_MINUTES },
+    stepUp: { maxAgeSeconds: p.STEP_UP_MAX_AGE_SECONDS },
+    siem,
+    audit: { checkpointSeconds: p.AUDIT_CHECKPOINT_SECONDS },
+    billing: {
+      processor: p.PAYMENT_PROCESSOR,
+      stripeSecretKey: given.STRIPE_SECRET_KEY,
+      stripeApiUrl: p.STRIPE_API_URL,
+    },
     graphql: {
       limits: {
         maxDepth: p.QUERY_MAX_DEPTH,
@@ -341,5 +565,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       persistedQueriesManifest: p.PERSISTED_QUERIES_MANIFEST ? resolve(p.PERSISTED_QUERIES_MANIFEST) : undefined,
     },
     generatedSecrets,
+    tls,
+    ueba: {
+      // Off by default in tests, which run scans themselves; hourly elsewhere.
+      scanIntervalSeconds: p.UEBA_SCAN_INTERVAL_SECONDS ?? (p.NODE_ENV === 'test' ? 0 : 3600),
+      timeZone: p.UEBA_TIMEZONE,
+    },
+    retention: {
+      medicalRecordYears: p.RETENTION_MEDICAL_RECORD_YEARS,
+      hipaaDocumentationYears: p.RETENTION_HIPAA_DOCUMENTATION_YEARS,
+      billingYears: p.RETENTION_BILLING_YEARS,
+      securityEventDays: p.RETENTION_SECURITY_EVENT_DAYS,
+      sessionDays: p.RETENTION_SESSION_DAYS,
+      sweepBatchSize: p.RETENTION_SWEEP_BATCH_SIZE,
+    },
   };
+}
+
+/**
+ * loadConfig for every secret provider: with SECRETS_PROVIDER=aws or vault the named secrets are read first and
+ * validated exactly as if they had been in the environment. The server and the CLI start through this.
+ */
+export async function loadConfigAsync(env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let resolved;
+  try {
+    resolved = await resolveSecrets(env);
+  } catch (error) {
+    // Shortcoming: a provider failure is reported alone; the other variables are checked on the next start.
+    throw error instanceof SecretProviderError ? new ConfigError(error.problems) : error;
+  }
+  try {
+    const config = loadConfig(resolved.environment);
+    return resolved.live ? { ...config, secrets: resolved.live } : config;
+  } catch (error) {
+    resolved.live?.stop();
+    throw error;
+  }
 }

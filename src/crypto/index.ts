@@ -26,3 +26,4 @@ export { KEY_BYTES } from './key-material';
 export { generateDataKey, MasterKeyRing, parseMasterKeys } from './master-key-ring';
 export type { DataKeyContext, MasterKeyRingInit, WrappedDataKey } from './master-key-ring';
 export { initCrypto, isCryptoReady } from './sodium';
+export { StatementSigner } from './statement-signer';

@@ -121,6 +121,26 @@ export class MasterKeyRing {
     return [...this.#keys.keys()].sort((a, b) => a - b);
   }
 
+  /**
+   * Adds a master key version to a live ring (a rotation picked up without a restart), copying the key; the active
+   * version does not change. False when the version is already held with the same key; a different key under a held
+   * version is refused, since data keys wrapped under that version would stop unwrapping.
+   */
+  addVersion(version: number, key: Uint8Array): boolean {
+    if (this.#destroyed) throw new KeyDestroyedError('master key ring has been destroyed');
+    if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
+      throw new InvalidCryptoInputError(`master key version ${String(version)} is not an integer in 1..${MAX_VERSION}`);
+    }
+    assertUsableKey(key, `master key version ${version}`);
+    const held = this.#keys.get(version);
+    if (held !== undefined) {
+      if (getSodium().memcmp(held, key)) return false;
+      throw new InvalidCryptoInputError(`master key version ${version} is already in the ring with a different key`);
+    }
+    this.#keys.set(version, copyKey(key));
+    return true;
+  }
+
   /** Encrypts a data key under the active master key, bound to its subject, key id and master version. */
   wrapDataKey(dataKey: Uint8Array, ctx: DataKeyContext): WrappedDataKey {
     const sodium = getSodium();

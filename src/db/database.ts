@@ -1,6 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 
 import type { Config } from '../config/config';
+import { databasePassword } from '../config/secret-providers';
 import type { Logger } from '../logging/logger';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './embedded-postgres';
 import { ormOptions } from './orm.config';
@@ -34,7 +35,7 @@ export async function openDatabase(
     logger.info('using the embedded PostgreSQL under the data directory');
   }
   const orm = await MikroORM.init(
-    ormOptions({ url, password: config.database.password, logger, logSql: config.database.logSql }),
+    ormOptions({ url, password: databasePassword(config), logger, logSql: config.database.logSql }),
   );
   if (options.migrate ?? true) await migrate(orm, logger);
   return {

@@ -12,7 +12,12 @@ export type ErrorCode =
   | 'BAD_USER_INPUT'
   | 'RATE_LIMITED'
   | 'QUERY_TOO_COMPLEX'
-  | 'INTERNAL_SERVER_ERROR';
+  | 'INTERNAL_SERVER_ERROR'
+  // Billing (README, "Billing and card data").
+  | 'PAYMENT_DECLINED'
+  | 'PAYMENT_FAILED'
+  | 'PAYMENT_PROCESSOR_UNAVAILABLE'
+  | 'IDEMPOTENCY_KEY_REUSED';
 
 /** An error we raise on purpose; its message and code are safe to show to the caller. */
 export class AppError extends GraphQLError {

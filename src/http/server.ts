@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -15,12 +16,20 @@ import type { Services } from '../services';
 import { graphiqlMiddleware } from './graphiql';
 import { corsAllowList, securityHeaders } from './security-headers';
 import { requestContext } from './request-context';
+import { reloadTls, tlsServerOptions } from './tls';
 
-/** A started HTTP server with its Apollo instance; `stop` drains requests before closing. */
+/**
+ * A started HTTP(S) server with its Apollo instance. `stop` closes the listener at once (new connections are
+ * refused), lets in-flight requests finish (up to 10 s, then cuts them) and closes idle keep-alive connections.
+ */
 export interface RunningServer {
   httpServer: Server;
   url: string;
+  /** Whether the server speaks HTTPS itself, and whether it demands client certificates. */
+  tls: { enabled: boolean; mutual: boolean };
   stop(): Promise<void>;
+  /** Re-reads the TLS files into the running server; false (and logged) when TLS is off or the files are bad. */
+  reloadTls(): boolean;
 }
 
 function clientError(res: Response, status: number, message: string): void {
@@ -33,10 +42,20 @@ function clientError(res: Response, status: number, message: string): void {
  */
 export async function createHttpServer(
   services: Services,
-): Promise<{ httpServer: Server; apollo: ApolloServer<GraphQLContext> }> {
+): Promise<{ httpServer: Server; tlsServer?: HttpsServer; apollo: ApolloServer<GraphQLContext> }> {
   const { config, logger, orm } = services;
   const app = express();
-  const httpServer = createServer(app);
+  const tlsServer = config.tls ? createHttpsServer(tlsServerOptions(config.tls), app) : undefined;
+  const httpServer: Server = tlsServer ?? createServer(app);
+  // A refused handshake (no client certificate, another CA, expired, plain HTTP on the TLS port): codes only.
+  // OpenSSL itself refuses a missing certificate; a certificate that fails verification is refused by Node as
+  // the handshake completes (the socket is destroyed before 'secureConnection'), so `verifyError` says why.
+  tlsServer?.on('tlsClientError', (error: NodeJS.ErrnoException, socket) => {
+    logger.warn(
+      { code: error.code ?? 'unknown', verifyError: socket.authorizationError, remoteAddress: socket.remoteAddress },
+      'TLS handshake refused',
+    );
+  });
   app.disable('x-powered-by');
   app.set('trust proxy', config.http.trustProxy.length > 0 ? config.http.trustProxy : false);
   app.set('etag', false);
@@ -111,19 +130,28 @@ export async function createHttpServer(
       .json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
   });
 
-  return { httpServer, apollo };
+  return { httpServer, tlsServer, apollo };
 }
 
 /** Creates the server and listens; port 0 picks a free port (tests). */
 export async function startHttpServer(services: Services, port: number, host: string): Promise<RunningServer> {
-  const { httpServer, apollo } = await createHttpServer(services);
+  const { httpServer, tlsServer, apollo } = await createHttpServer(services);
+  const { config, logger } = services;
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const shownHost = host === '0.0.0.0' ? 'localhost' : host;
   return {
     httpServer,
-    url: `http://${shownHost}:${boundPort}`,
+    url: `${tlsServer ? 'https' : 'http'}://${shownHost}:${boundPort}`,
+    tls: { enabled: Boolean(tlsServer), mutual: Boolean(config.tls?.clientCaFile) },
     stop: () => apollo.stop(),
+    reloadTls: () => {
+      if (!tlsServer || !config.tls) {
+        logger.warn('TLS reload asked for, but this server speaks plain HTTP');
+        return false;
+      }
+      return reloadTls(tlsServer, config.tls, logger);
+    },
   };
 }

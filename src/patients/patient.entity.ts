@@ -2,7 +2,7 @@ import { Entity, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
 
 import { DateScalar } from '../graphql/scalars';
-import { CompoundBlindIndex, Phi, PhiSubject, type PhiEnvelope } from '../phi/phi.decorator';
+import { CompoundBlindIndex, NotPhi, Phi, PhiSubject, type PhiEnvelope } from '../phi/phi.decorator';
 import { PhiCategory } from '../phi/phi.types';
 import { Address } from './address.type';
 
@@ -71,6 +71,14 @@ export class Patient {
 
   @Phi({ category: PhiCategory.FINANCIAL, nullable: true, partial: 'last4' })
   insuranceMemberId?: PhiEnvelope | null;
+
+  @NotPhi('access-monitoring flag set by ADMIN or PRIVACY_OFFICER (setPatientVip); deliberately not a GraphQL field')
+  @Property({ type: 'boolean', default: false })
+  vip: boolean = false;
+
+  @NotPhi('when processing was restricted (GDPR Art. 18); set by PRIVACY_OFFICER, read by the access service')
+  @Property({ type: 'timestamptz', nullable: true })
+  restrictedAt?: Date | null;
 
   @Field(() => Date)
   @Property({ type: 'timestamptz' })

@@ -7,7 +7,7 @@ import type { PatientAccess } from '../access/access.service';
 import { allowed } from '../audit/audit.service';
 import { BatchLoader, loaderFor } from '../db/batch-loader';
 import type { GraphQLContext } from '../graphql/context';
-import { forbidden } from '../graphql/errors';
+import { AppError, badUserInput, forbidden } from '../graphql/errors';
 import { DateScalar } from '../graphql/scalars';
 import { visibilityFor, visibilityOf } from '../phi/redaction.policy';
 import { PhiCategory } from '../phi/phi.types';
@@ -136,19 +136,39 @@ export class PatientResolver {
     });
   }
 
-  @Mutation(() => Patient, { description: 'Changes the given fields of a patient you may reach.' })
+  @Mutation(() => Patient, {
+    description:
+      'Changes the given fields of a patient you may reach. With rectificationRequestId, the change carries out ' +
+      "that open RECTIFICATION request of this patient (GDPR Art. 16): the request's sealed text is the reason, the " +
+      'audit row says patient.rectify, and the request is completed with the names of the fields changed.',
+  })
   async updatePatient(
     @Arg('id', () => ID) id: string,
     @Arg('input', () => PatientUpdateInput) input: PatientUpdateInput,
+    @Arg('rectificationRequestId', () => ID, { nullable: true }) rectificationRequestId: string | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<Patient> {
+    const actor = requireActor(ctx);
     const existing = await ctx.services.patients.get(ctx.em, id);
     const access = await reachOne(ctx, existing.id);
     return ctx.em.transactional(async (em) => {
+      const request = rectificationRequestId
+        ? await ctx.services.dsr.get(em, rectificationRequestId, true).catch((error: unknown) => {
+            if (error instanceof AppError && error.code === 'NOT_FOUND') return null;
+            throw error;
+          })
+        : null;
+      if (rectificationRequestId && (request?.type !== 'RECTIFICATION' || request.patientId !== id)) {
+        throw badUserInput('Not a rectification request of this patient', 'rectificationRequestId');
+      }
       const patient = await ctx.services.patients.update(em, id, input);
-      await ctx.services.audit.record({ ...ctx, em }, [
-        allowed('patient.update', id, access.purpose, Object.keys(input)),
-      ]);
+      const fields = Object.keys(input);
+      const entries = [allowed(request ? 'patient.rectify' : 'patient.update', id, access.purpose, fields)];
+      if (request) {
+        await ctx.services.dsr.complete(em, request, { decidedBy: actor.userId, rectifiedFields: fields });
+        entries.push(allowed('dsr.complete', id, access.purpose, ['type', 'status', 'rectifiedFields']));
+      }
+      await ctx.services.audit.record({ ...ctx, em }, entries);
       return patient;
     });
   }

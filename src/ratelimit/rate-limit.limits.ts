@@ -34,8 +34,8 @@ export interface RateLimitSpec {
 
 /**
  * The limits table. Limits are base values: RATE_LIMIT_MULTIPLIER scales every `max` (benchmarks).
- * `requestDataExport` and `tokenizeCard` are not in the schema yet; their rules must wrap them with
- * `limited(...)` when they land (a test fails for a field in the schema whose rule misses a limit).
+ * A field listed here must be wrapped with `limited(...)` in its rules file (a test fails for a field in the schema
+ * whose rule misses its limit).
  */
 export const RATE_LIMITS: readonly RateLimitSpec[] = [
   {
@@ -115,6 +115,43 @@ export const RATE_LIMITS: readonly RateLimitSpec[] = [
     id: 'requestDataExport.user',
     field: 'Mutation.requestDataExport',
     max: 5,
+    window: '1h',
+    per: 'user',
+    whenStoreDown: 'closed',
+    severity: 'MEDIUM',
+  },
+  // Reading the audit trail: generous for an investigation, but a bulk copy of who-saw-whom is throttled.
+  {
+    id: 'auditEvents.user',
+    field: 'Query.auditEvents',
+    max: 600,
+    window: '1h',
+    per: 'user',
+    whenStoreDown: 'open',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'securityEvents.user',
+    field: 'Query.securityEvents',
+    max: 600,
+    window: '1h',
+    per: 'user',
+    whenStoreDown: 'open',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'accessHistory.user',
+    field: 'Query.accessHistory',
+    max: 60,
+    window: '1h',
+    per: 'user',
+    whenStoreDown: 'open',
+    severity: 'MEDIUM',
+  },
+  {
+    id: 'researchExport.user',
+    field: 'Query.researchExport',
+    max: 10,
     window: '1h',
     per: 'user',
     whenStoreDown: 'closed',

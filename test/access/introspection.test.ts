@@ -7,7 +7,7 @@ import { buildExecutableSchema } from '../../src/graphql/schema';
 import { SCHEMA_READ_SCOPE, mayIntrospect, selectsIntrospection } from '../../src/graphql/introspection.plugin';
 import { Sex } from '../../src/patients/patient.entity';
 import { LOGIN, codeAt, codeOf, createAccount, testEmail, testPassword, type TestAccount } from '../support/accounts';
-import { startTestApp, type GqlResponse, type TestApp } from '../support/app';
+import { productionOverrides, startTestApp, type GqlResponse, type TestApp } from '../support/app';
 
 const ENROLL = `mutation Enroll($challenge: String) { enrollTotp(challengeToken: $challenge) { secret } }`;
 const CONFIRM = `mutation Confirm($code: String!, $challenge: String) {
@@ -27,12 +27,6 @@ const INTROSPECTION_QUERIES: Record<string, string> = {
   'a skipped selection': '{ health __schema @skip(if: true) { types { name } } }',
   'another operation of the same document': 'query Harmless { health } query Peek { __schema { types { name } } }',
 };
-
-/** A strong random database password when the test server's URL carries none (production demands one). */
-function productionDatabasePassword(): Record<string, string> {
-  const admin = new URL(process.env.HMS_TEST_ADMIN_URL ?? 'postgresql://localhost');
-  return admin.password ? {} : { DATABASE_PASSWORD: randomBytes(24).toString('base64url') };
-}
 
 /** Signs in, enrolling TOTP through the sign-in challenge when the role requires a second factor (production). */
 async function signInEnrolling(app: TestApp, account: { email: string; password: string }): Promise<string> {
@@ -104,7 +98,7 @@ describe('in production', () => {
   const tokens = new Map<string, string>();
 
   beforeAll(async () => {
-    prod = await startTestApp({ NODE_ENV: 'production', ...productionDatabasePassword() });
+    prod = await startTestApp(productionOverrides());
     expect(prod.config.isProduction).toBe(true);
     for (const role of ['ADMIN', 'PHYSICIAN', 'AUDITOR', 'PATIENT'] as Role[]) {
       const account = role === 'PATIENT' ? await patientAccount(prod) : await createAccount(prod, role);

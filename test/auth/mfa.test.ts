@@ -80,7 +80,7 @@ describe('TOTP enrolment', () => {
     expect(enrolment.secret).toMatch(/^[A-Z2-7]{32}$/);
     expect(enrolment.otpauthUri).toMatch(/^otpauth:\/\/totp\/HMS%20Test:/);
     expect(enrolment.otpauthUri).toContain(`secret=${enrolment.secret}`);
-    const { recoveryCodes, auth } = confirmed.body.data?.confirmTotp;
+    const { recoveryCodes, auth } = confirmed.body.data!.confirmTotp;
     secrets.push(...recoveryCodes);
     expect(recoveryCodes).toHaveLength(10);
     expect(new Set(recoveryCodes).size).toBe(10);
@@ -224,7 +224,7 @@ describe('roles that require MFA', () => {
     const confirmed = await app.gql(CONFIRM, { code: codeAt(enrolment.secret), challenge: login.mfaChallengeToken });
 
     secrets.push(enrolment.secret);
-    const { auth, recoveryCodes } = confirmed.body.data?.confirmTotp;
+    const { auth, recoveryCodes } = confirmed.body.data!.confirmTotp;
     expect(recoveryCodes).toHaveLength(10);
     expect(auth.user).toEqual({ id: account.user.id, role: 'PHYSICIAN' });
     expect((await app.gql(ME, {}, auth.accessToken)).body.data?.me.role).toBe('PHYSICIAN');
@@ -251,7 +251,7 @@ describe('roles that require MFA', () => {
     const confirmed = await app.gql(CONFIRM, { code: codeAt(enrolment.secret), challenge: login.mfaChallengeToken });
     secrets.push(account.email, account.password, enrolment.secret);
 
-    const { accessToken } = confirmed.body.data?.confirmTotp.auth;
+    const { accessToken } = confirmed.body.data!.confirmTotp.auth;
     const res = await app.gql(DISABLE, { code: codeAt(enrolment.secret, 1) }, accessToken);
 
     expect(codeOf(res)).toBe('FORBIDDEN');

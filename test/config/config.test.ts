@@ -32,6 +32,8 @@ function productionEnv(overrides: Record<string, string | undefined> = {}): Node
     MASTER_KEYS: `1:${key()}`,
     BLIND_INDEX_KEY: key(),
     AUDIT_HMAC_KEY: key(),
+    PAYMENT_PROCESSOR: 'stripe',
+    STRIPE_SECRET_KEY: `sk_live_${randomBytes(18).toString('hex')}`,
     ...overrides,
   };
 }

@@ -1,10 +1,13 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 
 import { loadConfig } from '../../src/config/config';
 import { SECRET_NAMES } from '../../src/config/secrets';
 import { initCrypto } from '../../src/crypto';
+import { freePort } from '../../src/db/embedded-postgres';
 
 // Docker is not available where the tests run, so these read the deployment files instead of starting them.
 // js-yaml is not a dependency of ours: it arrives with jest (through istanbul), version 3, hence `safeLoad`.
@@ -45,7 +48,21 @@ const COMPOSE_SECRETS = [
   'MASTER_KEYS',
   'BLIND_INDEX_KEY',
   'AUDIT_HMAC_KEY',
+  'STRIPE_SECRET_KEY',
 ];
+
+/** A value for every secret, as an operator's .env would hold them. */
+function secretValues(): Record<string, string> {
+  return {
+    POSTGRES_PASSWORD: randomBytes(24).toString('base64'),
+    REDIS_PASSWORD: randomBytes(24).toString('base64'),
+    TOKEN_SIGNING_SECRET: randomBytes(32).toString('base64url'),
+    MASTER_KEYS: `1:${randomBytes(32).toString('base64')}`,
+    BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
+    AUDIT_HMAC_KEY: randomBytes(32).toString('base64'),
+    STRIPE_SECRET_KEY: `sk_live_${randomBytes(18).toString('hex')}`,
+  };
+}
 
 /**
  * Compose's interpolation, applied as compose applies it: to each string value after the YAML is parsed. Covers the
@@ -73,7 +90,8 @@ function interpolate(value: unknown, values: Record<string, string>): unknown {
 
 describe('docker-compose.yml', () => {
   it('requires every secret with ${NAME:?message}: no default, no plain ${NAME}', () => {
-    const uses = [...composeText.matchAll(/\$\{([A-Z0-9_]+)([^}]*)\}/g)];
+    // `$${NAME}` is compose's escape for the container's own shell, not an interpolation.
+    const uses = [...composeText.matchAll(/(?<!\$)\$\{([A-Z0-9_]+)([^}]*)\}/g)];
     for (const name of COMPOSE_SECRETS) {
       const forName = uses.filter((use) => use[1] === name);
       expect(forName.length).toBeGreaterThan(0);
@@ -91,14 +109,7 @@ describe('docker-compose.yml', () => {
 
   it('hands the API a production configuration that loadConfig accepts, with every secret it reads', async () => {
     await initCrypto();
-    const values = {
-      POSTGRES_PASSWORD: randomBytes(24).toString('base64'),
-      REDIS_PASSWORD: randomBytes(24).toString('base64'),
-      TOKEN_SIGNING_SECRET: randomBytes(32).toString('base64url'),
-      MASTER_KEYS: `1:${randomBytes(32).toString('base64')}`,
-      BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
-      AUDIT_HMAC_KEY: randomBytes(32).toString('base64'),
-    };
+    const values = secretValues();
     const resolved = interpolate(compose, values) as { services: Record<string, Service> };
     const env = resolved.services.api.environment ?? {};
 
@@ -126,10 +137,91 @@ describe('docker-compose.yml', () => {
     expect(postgres.image).toMatch(/^postgres:15/);
   });
 
-  it('has Redis require a password', () => {
-    const command = Array.isArray(redis.command) ? redis.command.join(' ') : String(redis.command);
-    expect(command).toMatch(/--requirepass \$\{REDIS_PASSWORD:\?/);
+  it('puts no secret on any command line, where `ps` on the host would show it', () => {
+    const values = secretValues();
+    const resolved = interpolate(compose, values) as { services: Record<string, Service> };
+    for (const service of Object.values(resolved.services)) {
+      const command = JSON.stringify(service.command ?? '') + JSON.stringify(service.healthcheck?.test ?? '');
+      for (const value of Object.values(values)) expect(command).not.toContain(value);
+    }
+    expect(JSON.stringify(redis.command)).not.toMatch(/--requirepass/);
   });
+
+  it('has Redis require the password, read from its configuration on standard input', () => {
+    const [shell, flag, script] = redis.command as string[];
+    expect([shell, flag]).toEqual(['sh', '-c']);
+    expect(script).toMatch(/^exec redis-server - <<EOF\n/);
+    expect(script).toContain('requirepass "$${REDIS_PASSWORD}"\n');
+    expect(redis.environment?.REDIS_PASSWORD).toMatch(/^\$\{REDIS_PASSWORD:\?/);
+    // The image steps down from root only when the command is `redis-server` itself: with a shell, compose must.
+    expect(redis.user).toBe('redis');
+  });
+
+  // Runs the compose file's own Redis command (as compose hands it to the container's shell) with a real
+  // redis-server, on a free loopback port the test adds. Skipped, with a note, where redis-server is not installed.
+  const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+  (hasRedisServer ? it : it.skip)(
+    'starts a Redis that refuses clients without the password and hides it from ps',
+    async () => {
+      const values = secretValues();
+      const [, , script] = (interpolate(compose, values) as { services: Record<string, Service> }).services.redis
+        .command as string[];
+      const port = await freePort();
+      const child = spawn(
+        'sh',
+        ['-c', script.replace('redis-server -', `redis-server - --port ${port} --bind 127.0.0.1`)],
+        {
+          env: { PATH: process.env.PATH, REDIS_PASSWORD: values.REDIS_PASSWORD },
+          stdio: 'ignore',
+        },
+      );
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const client = (password?: string) =>
+        new Redis({
+          host: '127.0.0.1',
+          port,
+          password,
+          lazyConnect: true,
+          // No INFO on connect: without the password it would fail and close the connection under the test.
+          enableReadyCheck: false,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
+      try {
+        let authed: Redis | undefined;
+        for (let attempt = 0; attempt < 50 && !authed; attempt++) {
+          const candidate = client(values.REDIS_PASSWORD);
+          try {
+            await candidate.connect();
+            authed = candidate;
+          } catch {
+            candidate.disconnect();
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+        expect(authed).toBeDefined();
+        expect(await authed!.ping()).toBe('PONG');
+        expect(await authed!.config('GET', 'save')).toEqual(['save', '']);
+        expect(await authed!.config('GET', 'appendonly')).toEqual(['appendonly', 'no']);
+        authed!.disconnect();
+
+        const anonymous = client();
+        await anonymous.connect();
+        await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+        await expect(anonymous.call('AUTH', randomBytes(24).toString('base64'))).rejects.toThrow(/WRONGPASS/);
+        await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+        anonymous.disconnect();
+
+        // exec: the shell became redis-server, and its command line carries no password.
+        const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+        expect(cmdline).toMatch(/^redis-server/);
+        expect(cmdline).not.toContain(values.REDIS_PASSWORD);
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  );
 
   it('runs the API without privileges: all capabilities dropped, read-only root, no new privileges, not root', () => {
     expect(api.cap_drop).toEqual(['ALL']);

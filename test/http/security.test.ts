@@ -6,7 +6,7 @@ import { AppError, badUserInput, createErrorFormatter } from '../../src/graphql/
 import { GRAPHIQL_CSP } from '../../src/http/graphiql';
 import { ormOptions } from '../../src/db/orm.config';
 import { createLogger } from '../../src/logging/logger';
-import { CapturedLogs, startTestApp, type TestApp } from '../support/app';
+import { CapturedLogs, productionOverrides, startTestApp, type TestApp } from '../support/app';
 
 const PORTAL = 'https://portal.hospital.test';
 const BODY_LIMIT = 4096;
@@ -336,7 +336,7 @@ describe('production', () => {
 
   beforeAll(async () => {
     // Production demands a strong database password; the test server's URL may carry none (trust auth).
-    prod = await startTestApp({ NODE_ENV: 'production', ...productionPasswordOverride() });
+    prod = await startTestApp(productionOverrides());
   });
 
   afterAll(async () => {
@@ -479,9 +479,3 @@ describe('the error formatter on a resolver that throws', () => {
     expect(new AppError('x', 'FORBIDDEN').extensions.code).toBe('FORBIDDEN');
   });
 });
-
-/** DATABASE_PASSWORD for a production test server: a strong random one when the test URL carries none. */
-function productionPasswordOverride(): Record<string, string> {
-  const admin = new URL(process.env.HMS_TEST_ADMIN_URL ?? 'postgresql://localhost');
-  return admin.password ? {} : { DATABASE_PASSWORD: randomBytes(24).toString('base64url') };
-}

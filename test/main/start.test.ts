@@ -189,6 +189,8 @@ describe('npm start in production', () => {
   it('refuses weak secrets without printing any of them', async () => {
     const values = {
       TOKEN_SIGNING_SECRET: 'changeme-changeme-changeme-changeme',
+      // A deliberately weak, fake password: the start-up check must refuse it.
+      // secretlint-disable-next-line
       DATABASE_URL: 'postgresql://hms:Passw0rd@db.hospital.test:5432/hms',
       MASTER_KEYS: `1:${Buffer.alloc(32).toString('base64')}`,
       BLIND_INDEX_KEY: Buffer.from('a'.repeat(32)).toString('base64'),

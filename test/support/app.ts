@@ -28,6 +28,21 @@ export function testEnv(databaseUrl: string, overrides: Record<string, string | 
   };
 }
 
+/**
+ * What a production test server needs beyond testEnv: NODE_ENV, a strong database password when the test URL
+ * carries none, and the Stripe processor with a live-shaped key (production refuses the sandbox; no test here
+ * charges a card through it).
+ */
+export function productionOverrides(): Record<string, string> {
+  const admin = new URL(process.env.HMS_TEST_ADMIN_URL ?? 'postgresql://localhost');
+  return {
+    NODE_ENV: 'production',
+    ...(admin.password ? {} : { DATABASE_PASSWORD: randomBytes(24).toString('base64url') }),
+    PAYMENT_PROCESSOR: 'stripe',
+    STRIPE_SECRET_KEY: `sk_live_${randomBytes(18).toString('hex')}`,
+  };
+}
+
 /** Every log line a test server wrote, parsed, so tests can assert what never reaches a log. */
 export class CapturedLogs {
   readonly lines: string[] = [];
@@ -92,6 +107,7 @@ export async function startTestApp(
   const orm = await MikroORM.init(ormOptions({ url: db.url, logger }));
   const services = createServices(config, orm, logger);
   await services.bootstrap();
+  services.siem.start();
   const server = await startHttpServer(services, 0, '127.0.0.1');
   const gql: TestApp['gql'] = async (query, variables, token, headers = {}) => {
     const response = await fetch(`${server.url}/graphql`, {

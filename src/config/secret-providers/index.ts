@@ -1,0 +1,12 @@
+export { AwsSecretsProvider } from './aws.provider';
+export type { AwsSecretsSettings } from './aws.provider';
+export { CachedSecrets } from './cached-secrets';
+export type { LiveSecrets, SecretChangeListener, SecretRefreshErrorListener } from './cached-secrets';
+export { EnvSecretProvider } from './env.provider';
+export { isLoopbackHost, PROVIDED_SECRET_NAMES, SecretProviderError } from './secret-provider';
+export type { ProvidedSecretName, SecretProvider, SecretSnapshot } from './secret-provider';
+export { applySecretRotation, databasePassword } from './secret-rotation';
+export { resolveSecrets } from './secret-source';
+export type { ResolvedSecrets } from './secret-source';
+export { VaultSecretsProvider } from './vault.provider';
+export type { VaultSettings } from './vault.provider';
