@@ -39,7 +39,15 @@ export interface ChainedRow extends AuditRow {
 export class AuditChain {
   private readonly key: Buffer;
 
-  constructor(key: Uint8Array) {
+  /**
+   * @param lockWaitMs how long an append waits for the chain lock before it fails (and its request with it). A
+   *   bound, not a tuning knob: a transaction that holds the lock and then waits, in the same request, for an audit
+   *   write outside that transaction would otherwise hang every writer of the trail instead of failing one request.
+   */
+  constructor(
+    key: Uint8Array,
+    private readonly lockWaitMs = 10_000,
+  ) {
     if (key.length !== 32) throw new Error('audit HMAC key must be 32 bytes');
     this.key = Buffer.from(key); // own copy: the config's buffer may be wiped independently
   }
@@ -82,7 +90,7 @@ export class AuditChain {
    */
   async append(em: EntityManager, rows: AuditRow[]): Promise<ChainedRow[]> {
     if (rows.length === 0) return [];
-    await em.execute('SELECT pg_advisory_xact_lock(hashtext(?))', [CHAIN_LOCK]);
+    await this.lock(em);
     const [head] = await em.execute<{ seq: string; hash: string | null }[]>(
       'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
     );
@@ -133,6 +141,9 @@ export class AuditChain {
 
   /** Takes the chain lock inside `em`'s transaction, so that what the caller reads next is a consistent head. */
   async lock(em: EntityManager): Promise<void> {
+    // The wait is bounded for this statement only; the caller's transaction keeps its own lock_timeout afterwards.
+    await em.execute(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(this.lockWaitMs))}`);
     await em.execute('SELECT pg_advisory_xact_lock(hashtext(?))', [CHAIN_LOCK]);
+    await em.execute('SET LOCAL lock_timeout TO DEFAULT');
   }
 }

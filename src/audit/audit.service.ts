@@ -45,8 +45,8 @@ export class AuditService {
   readonly chain: AuditChain;
   private readonly writer: AuditWriter;
 
-  constructor(deps: { orm: MikroORM; hmacKey: Uint8Array }) {
-    this.chain = new AuditChain(deps.hmacKey);
+  constructor(deps: { orm: MikroORM; hmacKey: Uint8Array; lockWaitMs?: number }) {
+    this.chain = new AuditChain(deps.hmacKey, deps.lockWaitMs);
     this.writer = new AuditWriter(deps.orm, this.chain);
   }
 

@@ -108,6 +108,20 @@ describe('the audit hash chain', () => {
     expect(report.head?.seq).toBe(count);
   });
 
+  it('fails an append that waits too long for the chain, instead of hanging every writer behind it', async () => {
+    const impatient = new AuditService({
+      orm: app.services.orm,
+      hmacKey: app.config.keys.auditHmacKey,
+      lockWaitMs: 200,
+    });
+    await app.services.orm.em.fork().transactional(async (em) => {
+      await impatient.append(em, [entry(1)]); // holds the chain lock until this transaction ends
+      // A write outside that transaction, awaited inside it: without the bound this would never return.
+      await expect(impatient.append(app.services.orm.em.fork(), [entry(2)])).rejects.toThrow(/lock timeout/);
+    });
+    expect((await verify()).ok).toBe(true);
+  });
+
   it('records a read only once it is committed, and returns no data when the record cannot be written', async () => {
     const before = await rawQuery<{ n: string }>(
       app.db.url,
