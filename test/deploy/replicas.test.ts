@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 import { createAccount, LOGIN, ME, sql, testEmail } from '../support/accounts';
 import { startTestApp, type TestApp } from '../support/app';
+import { startChildApp, stopChildApp } from '../support/child-app';
 import {
   clientAddress,
   describeWithRedis,
@@ -24,31 +25,6 @@ const env = limitedEnv(prefix, {
   BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
   AUDIT_HMAC_KEY: randomBytes(32).toString('base64'),
 });
-
-/** Starts replica B over the same database and Redis; resolves with its URL and process id. */
-function startReplica(databaseUrl: string): Promise<{ child: ChildProcess; url: string; pid: number }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '-r',
-      join(__dirname, '..', 'setup', 'swc-register.js'),
-      join(__dirname, '..', 'ratelimit', 'serve-app.ts'),
-      databaseUrl,
-    ],
-    { env: { ...process.env, HMS_CHILD_OVERRIDES: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += String(chunk)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += String(chunk);
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve({ child, ...(JSON.parse(line) as { url: string; pid: number }) });
-    });
-    child.on('exit', (code) => reject(new Error(`replica B exited (${code}): ${stderr}`)));
-  });
-}
 
 interface Answer {
   code: string;
@@ -88,7 +64,11 @@ describeWithRedis('two replicas sharing only PostgreSQL and Redis', () => {
 
   beforeAll(async () => {
     app = await startTestApp(env);
-    const replica = await startReplica(app.db.url);
+    const replica = await startChildApp(
+      [join(__dirname, '..', 'ratelimit', 'serve-app.ts'), app.db.url],
+      env,
+      'replica B',
+    );
     child = replica.child;
     expect(replica.pid).not.toBe(process.pid);
     a = app.url;
@@ -97,11 +77,7 @@ describeWithRedis('two replicas sharing only PostgreSQL and Redis', () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChildApp(child);
     await app?.close();
     await flushPrefix(prefix);
   });

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';
@@ -15,6 +15,7 @@ import {
 import { ConfigError, loadConfig } from '../../src/config/config';
 import { plainHttpWarning, tlsServerOptions } from '../../src/http/tls';
 import { startTestApp, testEnv, type TestApp } from '../support/app';
+import { startChildApp, stopChildApp, type ChildApp } from '../support/child-app';
 
 // Every certificate here is made by /usr/bin/openssl for this run: two CAs, two server certificates for
 // 127.0.0.1/localhost (the second one for the reload), a client certificate of each CA and an expired client
@@ -369,10 +370,7 @@ describe('mutual TLS', () => {
  * A TLS server in a process of its own, wired to SIGHUP as src/main.ts wires it: jest's sandbox has its own
  * `process` object, so a signal sent to the jest process would not reach a handler installed from a test.
  */
-function startSighupChild(
-  databaseUrl: string,
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; url: string }> {
+function startSighupChild(databaseUrl: string, env: Record<string, string>): Promise<ChildApp> {
   const script = `
     require('reflect-metadata');
     const { startTestApp } = require(${JSON.stringify(join(__dirname, '..', 'support', 'app.ts'))});
@@ -382,22 +380,7 @@ function startSighupChild(
       process.on('SIGTERM', () => app.close().then(() => process.exit(0), () => process.exit(1)));
       process.stdout.write(JSON.stringify({ url: app.url }) + '\\n');
     }, (error) => { process.stderr.write(String(error && error.message)); process.exit(1); });`;
-  const child = spawn(
-    process.execPath,
-    ['-r', join(__dirname, '..', 'setup', 'swc-register.js'), '-e', script, databaseUrl],
-    { env: { ...process.env, HMS_CHILD_OVERRIDES: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += String(chunk)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += String(chunk);
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
-    });
-    child.on('exit', (code) => reject(new Error(`TLS server process exited (${code}): ${stderr}`)));
-  });
+  return startChildApp(['-e', script, databaseUrl], env, 'TLS server process');
 }
 
 describe('certificate reload on SIGHUP, in a server process', () => {
@@ -419,11 +402,7 @@ describe('certificate reload on SIGHUP, in a server process', () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChildApp(child);
     await app?.close();
   });
 

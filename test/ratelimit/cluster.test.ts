@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 import { createAccount, userColumn, type TestAccount } from '../support/accounts';
 import { startTestApp, type TestApp } from '../support/app';
+import { startChildApp, stopChildApp } from '../support/child-app';
 import {
   clientAddress,
   describeWithRedis,
@@ -23,26 +24,6 @@ const env = limitedEnv(prefix, {
   AUDIT_HMAC_KEY: randomBytes(32).toString('base64'),
 });
 
-/** Starts the second server as a child process over the same database and Redis; resolves with its URL. */
-function startChild(databaseUrl: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['-r', join(__dirname, '..', 'setup', 'swc-register.js'), join(__dirname, 'serve-app.ts'), databaseUrl],
-    { env: { ...process.env, HMS_CHILD_OVERRIDES: JSON.stringify(env) }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += String(chunk)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += String(chunk);
-      const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
-    });
-    child.on('exit', (code) => reject(new Error(`second server exited (${code}): ${stderr}`)));
-  });
-}
-
 describeWithRedis('rate limits across two server processes sharing Redis and PostgreSQL', () => {
   let app: TestApp;
   let child: ChildProcess | undefined;
@@ -50,17 +31,13 @@ describeWithRedis('rate limits across two server processes sharing Redis and Pos
 
   beforeAll(async () => {
     app = await startTestApp(env);
-    const second = await startChild(app.db.url);
+    const second = await startChildApp([join(__dirname, 'serve-app.ts'), app.db.url], env, 'second server');
     child = second.child;
     urls = [app.url, second.url];
   }, 120_000);
 
   afterAll(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopChildApp(child);
     await app?.close();
     await flushPrefix(prefix);
   });
