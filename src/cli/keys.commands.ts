@@ -30,6 +30,16 @@ const keysStatus: KeyCommand = async (services, { out }) => {
   return 0;
 };
 
+/** Key operations are security events (stored, queryable, exported to the SIEM): counts and ids only. */
+async function keyEvent(
+  services: Services,
+  eventType: 'KEY_ROTATION' | 'KEY_SHRED',
+  severity: 'MEDIUM' | 'HIGH',
+  details: Record<string, string | number>,
+): Promise<void> {
+  await services.audit.securityEvent(services.orm.em.fork(), { eventType, severity, details });
+}
+
 const keysRotate: KeyCommand = async (services, { args, out }, stream) => {
   const batchSize = intOption(args, '--batch-size');
   if (batchSize === 0) throw new UsageError('--batch-size must be at least 1');
@@ -49,6 +59,14 @@ const keysRotate: KeyCommand = async (services, { args, out }, stream) => {
   const progress = new ProgressPrinter(stream);
   const rewrap = await rotation.rewrapAll({ batchSize, maxBatches, onProgress: (p) => progress.update(p) });
   progress.finish();
+  if (rewrap.rewrapped > 0) {
+    await keyEvent(services, 'KEY_ROTATION', 'MEDIUM', {
+      phase: 'rewrap',
+      activeVersion: active,
+      rewrapped: rewrap.rewrapped,
+      remaining: rewrap.remaining,
+    });
+  }
 
   const skipped = `${rewrap.destroyedSkipped} destroyed ${plural(rewrap.destroyedSkipped, 'key')} skipped`;
   if (rewrap.rewrapped === 0 && rewrap.remaining === 0) {
@@ -80,10 +98,11 @@ const keysRotate: KeyCommand = async (services, { args, out }, stream) => {
     return 1;
   }
   if (!args.includes('--reencrypt-fields')) return 0;
-  return reencrypt(rotation, args, out, stream);
+  return reencrypt(services, rotation, args, out, stream);
 };
 
 async function reencrypt(
+  services: Services,
   rotation: KeyRotationService,
   args: string[],
   out: (line: string) => void,
@@ -103,6 +122,14 @@ async function reencrypt(
     onProgress: (p) => progress.update(p),
   });
   progress.finish();
+  if (summary.subjects > 0 || summary.retired > 0) {
+    await keyEvent(services, 'KEY_ROTATION', 'MEDIUM', {
+      phase: 'reencrypt-fields',
+      subjects: summary.subjects,
+      values: summary.values,
+      retired: summary.retired,
+    });
+  }
 
   const unreadable = [...summary.unreadable.values()].reduce((a, b) => a + b, 0);
   if (summary.subjects === 0 && summary.values === 0 && summary.retired === 0) {
@@ -170,6 +197,7 @@ const keysShred: KeyCommand = async (services, { args, out }) => {
     return 1;
   }
   const destroyed = await services.dataKeys.shred(em, subject);
+  if (destroyed > 0) await keyEvent(services, 'KEY_SHRED', 'HIGH', { subjectId: subject, destroyed });
   if (destroyed === 0) {
     out(`keys:shred: subject ${subject} was already shredded`);
     return 0;

@@ -228,6 +228,14 @@ describe('master key rotation', () => {
     expect(result.lines).toContain('  from version 1: 100');
     expect(result.lines).toContain('  1 destroyed key skipped');
     expect(progress.text).toMatch(/^re-wrapping data keys: 100\/100 \(100%\)$/m);
+    // The rotation is a security event (queryable, exported to the SIEM), with counts only.
+    const events = await rawQuery<{ severity: string; details: Record<string, unknown> }>(
+      app.db.url,
+      "SELECT severity, details FROM security_events WHERE event_type = 'KEY_ROTATION' AND details->>'phase' = 'rewrap'",
+    );
+    expect(events.map((e) => e.details)).toContainEqual(
+      expect.objectContaining({ activeVersion: 2, rewrapped: 100, remaining: 0 }),
+    );
     expect(await liveKeysByVersion(app)).toEqual({ 2: 120 + written.length });
     const onlyVersion2 = servicesWith(app, { MASTER_KEYS: `2:${K2}`, MASTER_KEY_ACTIVE: undefined });
     for (const p of [...patients, ...written]) expect(await readPatient(onlyVersion2, p.id)).toEqual(p.values);
@@ -496,6 +504,11 @@ describe('crypto-shredding', () => {
       `keys:shred: destroyed 1 data key of subject ${shredded.id}; its sealed values can no longer be decrypted.`,
     );
     await expectUnreadable(readPatient(operator, shredded.id));
+    const [event] = await rawQuery<{ severity: string; details: Record<string, unknown> }>(
+      app.db.url,
+      "SELECT severity, details FROM security_events WHERE event_type = 'KEY_SHRED'",
+    );
+    expect(event).toEqual({ severity: 'HIGH', details: { subjectId: shredded.id, destroyed: 1 } });
     const fresh = servicesWith(app, { MASTER_KEYS: app.config.keys.masterKeys });
     await expectUnreadable(readPatient(fresh, shredded.id));
     const em = fresh.orm.em.fork();
