@@ -55,7 +55,7 @@ const byTime = (tag: string): Keyset => ({
   keyOf: (row) => [row.cursor_at, row.cursor_id],
 });
 
-/** Order by the audit chain's gapless sequence number (the integrator's audit_chain migration). */
+/** Order by the audit chain's gapless sequence number. */
 const bySeq = (tag: string): Keyset => ({
   tag,
   keyColumns: 'seq::text AS cursor_seq',
@@ -65,10 +65,7 @@ const bySeq = (tag: string): Keyset => ({
   keyOf: (row) => [row.cursor_seq],
 });
 
-/**
- * The one place deciding the order of audit events: by `seq`, the chain's own order, now that the
- * audit_chain migration adds it. Switch back to `byTime('a')` if that column ever goes away.
- */
+/** Audit events in the chain's own order (newest first); security events by time. */
 const AUDIT_ORDER = bySeq('a');
 const SECURITY_ORDER = byTime('s');
 

@@ -110,7 +110,7 @@ export class DataSubjectRequest {
   @Property({ type: 'text[]', nullable: true })
   rectifiedFields?: string[] | null;
 
-  @NotPhi('signed erasure certificate: categories erased or kept and the legal ground, no PHI (engineer B)')
+  @NotPhi('signed erasure certificate: categories erased or kept and the legal ground, no PHI')
   @Property({ type: 'jsonb', nullable: true })
   certificate?: Record<string, unknown> | null;
 
