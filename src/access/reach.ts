@@ -33,8 +33,14 @@ export async function reach(ctx: GraphQLContext, patientIds: string[]): Promise<
   return out;
 }
 
-/** The caller's access to one patient, or NOT_FOUND, answered exactly like a patient that does not exist. */
+/**
+ * The caller's access to one patient, or NOT_FOUND, answered exactly like a patient that does not exist. Resolvers
+ * ask this before loading the patient: for a caller whose access rests on a relation (care team, consent, self),
+ * an id that exists out of reach and an id that does not exist then take the same path, DENIED row included, so
+ * neither the answer nor its timing tells them apart.
+ */
 export async function reachOne(ctx: GraphQLContext, patientId: string): Promise<PatientAccess> {
+  if (!isUuid(patientId)) throw notFound('Patient');
   const access = (await reach(ctx, [patientId])).get(patientId);
   if (!access) {
     await recordDenied(ctx, patientId);

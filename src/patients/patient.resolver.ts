@@ -55,8 +55,8 @@ export class PatientResolver {
     @Ctx() ctx: GraphQLContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<Patient> {
+    const access = await reachOne(ctx, id);
     const patient = await ctx.services.patients.get(ctx.em, id);
-    const access = await reachOne(ctx, patient.id);
     await auditReads(ctx, 'patient.read', new Map([[patient.id, access]]), selectedFields(info));
     return patient;
   }
@@ -149,8 +149,7 @@ export class PatientResolver {
     @Ctx() ctx: GraphQLContext,
   ): Promise<Patient> {
     const actor = requireActor(ctx);
-    const existing = await ctx.services.patients.get(ctx.em, id);
-    const access = await reachOne(ctx, existing.id);
+    const access = await reachOne(ctx, id); // a missing patient is NOT_FOUND from update(), in the transaction
     return ctx.em.transactional(async (em) => {
       const request = rectificationRequestId
         ? await ctx.services.dsr.get(em, rectificationRequestId, true).catch((error: unknown) => {
@@ -211,8 +210,8 @@ export class EncounterResolver {
     @Ctx() ctx: GraphQLContext,
   ): Promise<Encounter> {
     const actor = requireActor(ctx);
+    const access = await reachOne(ctx, input.patientId);
     const patient = await ctx.services.patients.get(ctx.em, input.patientId);
-    const access = await reachOne(ctx, patient.id);
     if (access.relation !== 'CARE_TEAM' && access.relation !== 'BREAK_GLASS') throw forbidden();
     return ctx.em.transactional(async (em) => {
       const encounter = await ctx.services.patients.createEncounter(em, actor.userId, input);

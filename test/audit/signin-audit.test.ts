@@ -334,6 +334,10 @@ describe('sign-in outcomes and refusals in the audit trail', () => {
 
       expect(codeOf(res)).toBe('NOT_FOUND');
       expect(res.body).toEqual(missing.res.body);
+      // A missing id takes the same path, DENIED row included: neither answer nor timing sets them apart.
+      expect(await auditRows(missing.requestId)).toEqual([
+        expect.objectContaining({ action: 'patient.access', outcome: 'DENIED', actor_id: physician.user.id }),
+      ]);
       expect(await auditRows(requestId)).toEqual([
         expect.objectContaining({
           action: 'patient.access',
