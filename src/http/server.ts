@@ -9,6 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { checkReadiness } from '../db/database';
 import type { GraphQLContext } from '../graphql/context';
 import { createErrorFormatter } from '../graphql/errors';
+import { phiInputGuardPlugin } from '../graphql/input-guard.plugin';
 import { introspectionPolicyPlugin } from '../graphql/introspection.plugin';
 import { createQueryLimits } from '../graphql/limits.plugin';
 import { buildExecutableSchema } from '../graphql/schema';
@@ -78,6 +79,7 @@ export async function createHttpServer(
       ApolloServerPluginLandingPageDisabled(),
       introspectionPolicyPlugin({ restricted: config.isProduction }),
       queryLimits.plugin,
+      phiInputGuardPlugin(),
     ],
   });
   await apollo.start();
@@ -97,6 +99,21 @@ export async function createHttpServer(
   });
 
   if (config.http.graphiqlEnabled) app.use(graphiqlMiddleware({ endpoint: '/graphql' }));
+  // GraphQL only over POST: a GET carries the document and its variables (search terms such as an SSN) in the URL,
+  // where proxies, browsers and access logs keep them. The GraphiQL page above is the only GET answered here.
+  app.get('/graphql', (_req, res) => {
+    res
+      .status(405)
+      .set('Allow', 'POST')
+      .json({
+        errors: [
+          {
+            message: 'Send GraphQL requests with POST: a GET would put the query and its variables into URLs and logs',
+            extensions: { code: 'METHOD_NOT_ALLOWED' },
+          },
+        ],
+      });
+  });
 
   app.use(
     '/graphql',

@@ -218,16 +218,19 @@ describe('Apollo request guards', () => {
     expect(await res.text()).not.toContain('"health"');
   });
 
-  it('refuses a GET query without a preflight header, and answers it with one', async () => {
-    const url = `${app.url}/graphql?query=${encodeURIComponent('{ health }')}`;
+  it('refuses GraphQL over GET, with or without the preflight header: variables would land in URLs and logs', async () => {
+    const variables = encodeURIComponent(JSON.stringify({ ssn: '123-45-6789' }));
+    const url = `${app.url}/graphql?query=${encodeURIComponent('{ health }')}&variables=${variables}`;
 
-    const refused = await fetch(url);
-    const allowed = await fetch(url, { headers: { 'apollo-require-preflight': 'true' } });
-
-    expect(refused.status).toBe(400);
-    expect(await refused.text()).not.toContain('"health"');
-    expect(allowed.status).toBe(200);
-    expect(await allowed.json()).toEqual({ data: { health: 'ok' } });
+    for (const headers of [{}, { 'apollo-require-preflight': 'true' }] as Record<string, string>[]) {
+      const refused = await fetch(url, { headers });
+      expect(refused.status).toBe(405);
+      expect(refused.headers.get('allow')).toBe('POST');
+      const body = await refused.text();
+      expect(JSON.parse(body)).toMatchObject({ errors: [{ extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
+      expect(body).not.toContain('"health"');
+      expect(body).not.toContain('123-45-6789');
+    }
   });
 
   it('refuses a mutation sent by GET, even with the preflight header', async () => {
