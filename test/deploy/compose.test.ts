@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/config';
 import { SECRET_NAMES } from '../../src/config/secrets';
 import { initCrypto } from '../../src/crypto';
 import { freePort } from '../../src/db/embedded-postgres';
+import { startTestApp } from '../support/app';
 
 // Docker is not available where the tests run, so these read the deployment files instead of starting them.
 // js-yaml is not a dependency of ours: it arrives with jest (through istanbul), version 3, hence `safeLoad`.
@@ -264,9 +265,29 @@ describe('Dockerfile', () => {
     expect(finalStage).toMatch(/^ENV NODE_ENV=production\b/m);
     expect(finalStage).toMatch(/^USER node$/m);
     expect(finalStage).toMatch(/^EXPOSE 4000$/m);
-    expect(finalStage).toMatch(/^HEALTHCHECK [^\n]*\\\n\s+CMD \["node", "-e", "fetch\([^\n]*\/healthz/m);
+    expect(finalStage).toMatch(/^HEALTHCHECK [^\n]*\\\n\s+CMD \["node", "-e", "[^\n]*\/healthz/m);
     expect(finalStage).toMatch(/^CMD \["node", "dist\/src\/main\.js"\]$/m);
   });
+
+  it('has a HEALTHCHECK that passes against a serving API and fails where nothing listens', async () => {
+    const command = JSON.parse(/^\s+CMD (\["node", "-e", .*\])$/m.exec(finalStage)![1]) as string[];
+    // Asynchronously: the server answering it runs in this process.
+    const probe = (port: number) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, command.slice(1), {
+          env: { PATH: process.env.PATH, PORT: String(port) },
+          timeout: 10_000,
+        });
+        child.on('exit', (code) => resolve(code));
+      });
+    const app = await startTestApp();
+    try {
+      expect(await probe(Number(new URL(app.url).port))).toBe(0);
+    } finally {
+      await app.close();
+    }
+    expect(await probe(await freePort())).toBe(1);
+  }, 60_000);
 
   it('bakes in no secret', () => {
     for (const name of [...SECRET_NAMES, 'POSTGRES_PASSWORD', 'HMS_BOOTSTRAP_ADMIN_PASSWORD']) {
