@@ -9,4 +9,6 @@ module.exports = {
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
   testTimeout: 60000,
   maxWorkers: 2,
+  // reports/jest-results.json (test/setup/json-reporter.js) is what `npm run compliance:report` reads.
+  reporters: ['default', '<rootDir>/test/setup/json-reporter.js'],
 };

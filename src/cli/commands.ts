@@ -5,6 +5,7 @@ import type { Role } from '../config/roles';
 import { printAppSchema } from '../graphql/schema';
 import { withServices, type Command } from './cli-context';
 import { AUDIT_COMMANDS } from './audit.commands';
+import { COMPLIANCE_COMMANDS } from './compliance.commands';
 import { DB_COMMANDS } from './db.commands';
 import { KEY_COMMANDS } from './keys.commands';
 import { PRIVACY_COMMANDS } from './privacy.commands';
@@ -18,6 +19,7 @@ export const COMMANDS: Record<string, Command> = {
   ...UEBA_COMMANDS,
   ...DB_COMMANDS,
   ...PRIVACY_COMMANDS,
+  ...COMPLIANCE_COMMANDS,
   'schema:emit': {
     summary: 'write schema/schema.graphql from the code (--check: fail when it differs)',
     async run({ args, out }) {
