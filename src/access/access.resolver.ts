@@ -3,6 +3,8 @@ import { Arg, Ctx, ID, Mutation, Query, Resolver } from 'type-graphql';
 import { allowed } from '../audit/audit.service';
 import { User } from '../auth/user.entity';
 import type { GraphQLContext } from '../graphql/context';
+import { PhiArg } from '../phi/phi.decorator';
+import { PhiCategory } from '../phi/phi.types';
 import { notFound } from '../graphql/errors';
 import { BreakGlassGrant } from './break-glass-grant.entity';
 import { assertPatientExists } from './care-team.service';
@@ -80,7 +82,7 @@ export class BreakGlassResolver {
   })
   async breakGlass(
     @Arg('patientId', () => ID) patientId: string,
-    @Arg('reason', () => String) reason: string,
+    @PhiArg(PhiCategory.CLINICAL) @Arg('reason', () => String) reason: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<BreakGlassGrant> {
     const actor = requireRole(ctx, 'PHYSICIAN', 'NURSE');

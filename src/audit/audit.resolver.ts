@@ -4,6 +4,7 @@ import { Arg, Ctx, ID, Info, Int, Query, Resolver } from 'type-graphql';
 import { requireActor } from '../access/role.guard';
 import type { GraphQLContext } from '../graphql/context';
 import { notFound } from '../graphql/errors';
+import { NOT_PHI_INPUT, NotPhiInput } from '../phi/phi.decorator';
 import type { AuditEntry } from './audit.service';
 import { AccessRecord, AuditEventFilter, AuditEventPage, SecurityEventFilter, SecurityEventPage } from './audit.types';
 
@@ -42,7 +43,7 @@ export class AuditResolver {
   async auditEvents(
     @Arg('filter', () => AuditEventFilter, { nullable: true }) filter: AuditEventFilter | null,
     @Arg('first', () => Int, { defaultValue: 20 }) first: number,
-    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.cursor) @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: GraphQLContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<AuditEventPage> {
@@ -62,7 +63,7 @@ export class AuditResolver {
   async securityEvents(
     @Arg('filter', () => SecurityEventFilter, { nullable: true }) filter: SecurityEventFilter | null,
     @Arg('first', () => Int, { defaultValue: 20 }) first: number,
-    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.cursor) @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: GraphQLContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<SecurityEventPage> {

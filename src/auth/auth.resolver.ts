@@ -1,6 +1,7 @@
 import { Arg, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 
 import type { GraphQLContext } from '../graphql/context';
+import { NOT_PHI_INPUT, NotPhiInput } from '../phi/phi.decorator';
 import { markSignedIn, requireActor } from './auth.guard';
 import type { SignInResult } from './auth.service';
 import { AuthPayload } from './auth.types';
@@ -39,8 +40,8 @@ export class AuthResolver {
     description: 'Signs in with email and password; answers with tokens or a second-factor challenge.',
   })
   async login(
-    @Arg('email', () => String) email: string,
-    @Arg('password', () => String) password: string,
+    @NotPhiInput(NOT_PHI_INPUT.accountEmail) @Arg('email', () => String) email: string,
+    @NotPhiInput(NOT_PHI_INPUT.credential) @Arg('password', () => String) password: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<AuthPayload> {
     const result = await ctx.services.auth.login(ctx.em, email, password, clientOf(ctx));
@@ -49,9 +50,11 @@ export class AuthResolver {
 
   @Mutation(() => AuthPayload, { description: 'Completes a sign-in with a TOTP code or a recovery code.' })
   async verifyMfa(
-    @Arg('challengeToken', () => String) challengeToken: string,
-    @Arg('code', () => String, { nullable: true }) code: string | null,
-    @Arg('recoveryCode', () => String, { nullable: true }) recoveryCode: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.token) @Arg('challengeToken', () => String) challengeToken: string,
+    @NotPhiInput(NOT_PHI_INPUT.oneTimeCode) @Arg('code', () => String, { nullable: true }) code: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.oneTimeCode)
+    @Arg('recoveryCode', () => String, { nullable: true })
+    recoveryCode: string | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<AuthPayload> {
     const factor = { code, recoveryCode };
@@ -61,7 +64,7 @@ export class AuthResolver {
 
   @Mutation(() => AuthPayload, { description: 'Exchanges a refresh token (single use) for new tokens.' })
   async refreshSession(
-    @Arg('refreshToken', () => String) refreshToken: string,
+    @NotPhiInput(NOT_PHI_INPUT.token) @Arg('refreshToken', () => String) refreshToken: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<AuthPayload> {
     const tokens = await ctx.services.auth.refresh(ctx.em, refreshToken, clientOf(ctx));

@@ -1,6 +1,7 @@
 import { Field, ID, InputType, ObjectType } from 'type-graphql';
 
 import type { Role } from '../config/roles';
+import { NOT_PHI_INPUT, NotPhiInput } from '../phi/phi.decorator';
 import { RoleEnum, User } from './user.entity';
 
 /**
@@ -60,9 +61,11 @@ export class TotpConfirmation {
 /** A new account (ADMIN only). PATIENT accounts name their patient record; other roles must not. */
 @InputType('CreateUserInput')
 export class CreateUserInput {
+  @NotPhiInput(NOT_PHI_INPUT.accountEmail)
   @Field(() => String)
   email!: string;
 
+  @NotPhiInput(NOT_PHI_INPUT.credential)
   @Field(() => String)
   password!: string;
 

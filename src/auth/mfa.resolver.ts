@@ -2,6 +2,7 @@ import { Arg, Ctx, Mutation, Resolver } from 'type-graphql';
 
 import type { GraphQLContext } from '../graphql/context';
 import { AppError } from '../graphql/errors';
+import { NOT_PHI_INPUT, NotPhiInput } from '../phi/phi.decorator';
 import { clientOf, tokenPayload } from './auth.resolver';
 import { requireActor } from './auth.guard';
 import { AuthPayload, TotpConfirmation, TotpEnrollment } from './auth.types';
@@ -37,7 +38,9 @@ export class MfaResolver {
     description: 'Starts TOTP enrolment, signed in or with an enrolment challenge; the secret is shown only here.',
   })
   async enrollTotp(
-    @Arg('challengeToken', () => String, { nullable: true }) challengeToken: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.token)
+    @Arg('challengeToken', () => String, { nullable: true })
+    challengeToken: string | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<TotpEnrollment> {
     const { user } = await enrollingUser(ctx, challengeToken);
@@ -50,8 +53,10 @@ export class MfaResolver {
       'Confirms TOTP enrolment with a first code; returns recovery codes once, and tokens when it completes a sign-in.',
   })
   async confirmTotp(
-    @Arg('code', () => String) code: string,
-    @Arg('challengeToken', () => String, { nullable: true }) challengeToken: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.oneTimeCode) @Arg('code', () => String) code: string,
+    @NotPhiInput(NOT_PHI_INPUT.token)
+    @Arg('challengeToken', () => String, { nullable: true })
+    challengeToken: string | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<TotpConfirmation> {
     const { auth } = ctx.services;
@@ -70,8 +75,10 @@ export class MfaResolver {
     description: 'Checks the second factor again within a session; returns an access token with the new MFA time.',
   })
   async stepUpMfa(
-    @Arg('code', () => String, { nullable: true }) code: string | null,
-    @Arg('recoveryCode', () => String, { nullable: true }) recoveryCode: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.oneTimeCode) @Arg('code', () => String, { nullable: true }) code: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.oneTimeCode)
+    @Arg('recoveryCode', () => String, { nullable: true })
+    recoveryCode: string | null,
     @Ctx() ctx: GraphQLContext,
   ): Promise<AuthPayload> {
     const actor = requireActor(ctx);
@@ -82,7 +89,10 @@ export class MfaResolver {
   @Mutation(() => Boolean, {
     description: 'Removes TOTP after a valid code; refused for roles that require a second factor.',
   })
-  async disableTotp(@Arg('code', () => String) code: string, @Ctx() ctx: GraphQLContext): Promise<boolean> {
+  async disableTotp(
+    @NotPhiInput(NOT_PHI_INPUT.oneTimeCode) @Arg('code', () => String) code: string,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<boolean> {
     const actor = requireActor(ctx);
     const user = await ctx.services.auth.accountOf(ctx.em, actor);
     await ctx.services.auth.mfa.disable(ctx.em, user, code, ctx.log);

@@ -1,5 +1,6 @@
 import { Field, ID, InputType, Int, ObjectType } from 'type-graphql';
 
+import { NOT_PHI_INPUT, NotPhiInput } from '../phi/phi.decorator';
 import { CardNumberScalar, CardSecurityCodeScalar } from './card.scalars';
 
 /** One line of a new invoice. */
@@ -28,6 +29,7 @@ export class InvoiceInput {
 /** Card data for tokenization: sent straight to the payment processor, never stored, logged or returned. */
 @InputType('CardInput')
 export class CardInput {
+  @NotPhiInput(NOT_PHI_INPUT.cardData)
   @Field(() => CardNumberScalar)
   number!: string;
 
@@ -37,6 +39,7 @@ export class CardInput {
   @Field(() => Int, { description: 'Four digits (two are read as 20YY).' })
   expYear!: number;
 
+  @NotPhiInput(NOT_PHI_INPUT.cardData)
   @Field(() => CardSecurityCodeScalar)
   cvc!: string;
 }

@@ -12,6 +12,10 @@ export const phiDirective = new GraphQLDirective({
   name: 'phi',
   description:
     'Protected health information of the given category: encrypted at rest, audited when read, and redacted for roles whose policy does not grant the category.',
-  locations: [DirectiveLocation.FIELD_DEFINITION, DirectiveLocation.INPUT_FIELD_DEFINITION],
+  locations: [
+    DirectiveLocation.FIELD_DEFINITION,
+    DirectiveLocation.INPUT_FIELD_DEFINITION,
+    DirectiveLocation.ARGUMENT_DEFINITION,
+  ],
   args: { category: { type: new GraphQLNonNull(categoryEnum) } },
 });

@@ -5,6 +5,7 @@ import { buildSchema } from 'type-graphql';
 import { applyPermissions } from '../access/permissions';
 import { markRateLimitedFields, rateLimitDirective } from '../ratelimit/rate-limit.directive';
 
+import { phiExemptDirective } from './input-guard.plugin';
 import { phiDirective } from './phi.directive';
 import { wrapPhiFields } from './phi-fields';
 import { RESOLVERS } from './resolvers';
@@ -22,7 +23,7 @@ export function buildAppSchema(): Promise<GraphQLSchema> {
     const schema = await buildSchema({
       resolvers: RESOLVERS,
       // Listing directives replaces graphql's own, so @include, @skip and the rest are kept explicitly.
-      directives: [...specifiedDirectives, phiDirective, rateLimitDirective],
+      directives: [...specifiedDirectives, phiDirective, phiExemptDirective, rateLimitDirective],
       scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
       validate: false,
       emitSchemaFile: false,

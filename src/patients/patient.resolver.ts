@@ -9,6 +9,7 @@ import { BatchLoader, loaderFor } from '../db/batch-loader';
 import type { GraphQLContext } from '../graphql/context';
 import { AppError, badUserInput, forbidden } from '../graphql/errors';
 import { DateScalar } from '../graphql/scalars';
+import { NOT_PHI_INPUT, NotPhiInput, PhiArg } from '../phi/phi.decorator';
 import { visibilityFor, visibilityOf } from '../phi/redaction.policy';
 import { PhiCategory } from '../phi/phi.types';
 import { Encounter } from './encounter.entity';
@@ -64,7 +65,7 @@ export class PatientResolver {
   @Query(() => PatientPage, { description: 'Patients you may reach, in registration order, at most 100 per page.' })
   async patients(
     @Arg('first', () => Int, { defaultValue: 20 }) first: number,
-    @Arg('after', () => String, { nullable: true }) after: string | null,
+    @NotPhiInput(NOT_PHI_INPUT.cursor) @Arg('after', () => String, { nullable: true }) after: string | null,
     @Ctx() ctx: GraphQLContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<PatientPage> {
@@ -79,12 +80,14 @@ export class PatientResolver {
       'Exact matches among patients you may reach (case, spaces and dashes ignored); lastName goes with dateOfBirth.',
   })
   async findPatients(
-    @Arg('ssn', () => String, { nullable: true }) ssn: string | null,
-    @Arg('email', () => String, { nullable: true }) email: string | null,
-    @Arg('phone', () => String, { nullable: true }) phone: string | null,
-    @Arg('mrn', () => String, { nullable: true }) mrn: string | null,
-    @Arg('lastName', () => String, { nullable: true }) lastName: string | null,
-    @Arg('dateOfBirth', () => DateScalar, { nullable: true }) dateOfBirth: string | null,
+    @PhiArg(PhiCategory.IDENTIFIER) @Arg('ssn', () => String, { nullable: true }) ssn: string | null,
+    @PhiArg(PhiCategory.CONTACT) @Arg('email', () => String, { nullable: true }) email: string | null,
+    @PhiArg(PhiCategory.CONTACT) @Arg('phone', () => String, { nullable: true }) phone: string | null,
+    @PhiArg(PhiCategory.IDENTIFIER) @Arg('mrn', () => String, { nullable: true }) mrn: string | null,
+    @PhiArg(PhiCategory.DEMOGRAPHIC) @Arg('lastName', () => String, { nullable: true }) lastName: string | null,
+    @PhiArg(PhiCategory.DEMOGRAPHIC)
+    @Arg('dateOfBirth', () => DateScalar, { nullable: true })
+    dateOfBirth: string | null,
     @Ctx() ctx: GraphQLContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<Patient[]> {

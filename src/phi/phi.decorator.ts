@@ -205,3 +205,34 @@ export function PhiInput(
     Directive(`@phi(category: ${category})`)(target, String(propertyKey));
   };
 }
+
+/** Name of the SDL directive that exempts an argument or input field from the PHI screen of free-text inputs. */
+export const PHI_EXEMPT_DIRECTIVE = 'phiExempt';
+
+/**
+ * Marks a query or mutation argument as carrying PHI of a category (a search by SSN, a reason sealed at rest): the
+ * SDL shows `@phi` on the argument, and the input guard leaves it alone, since PHI is expected there.
+ */
+export function PhiArg(category: PhiCategory): ParameterDecorator {
+  return Directive(`@phi(category: ${category})`);
+}
+
+/**
+ * Exempts a free-text argument or input field from the PHI screen, with the reason the SDL shows
+ * (`@phiExempt(reason:)`): credentials and tokens, which are never inspected, card data, which has its own rules,
+ * opaque cursors the server issued. Every other unmarked string input is screened (see src/phi/input-guard.ts).
+ */
+export function NotPhiInput(reason: string): PropertyDecorator & ParameterDecorator {
+  if (reason.trim().length === 0) throw new Error('NotPhiInput needs a reason');
+  return Directive(`@${PHI_EXEMPT_DIRECTIVE}(reason: ${JSON.stringify(reason)})`);
+}
+
+/** Reasons shared by several exemptions from the PHI screen; each shows in the SDL beside the input. */
+export const NOT_PHI_INPUT = {
+  credential: 'a credential: never inspected, logged or echoed; compared with its argon2id hash only',
+  token: 'a token the server issued: verified by signature or digest, never stored or logged as given',
+  oneTimeCode: 'a second-factor or recovery code: checked against the enrolled factor or a digest, not stored as given',
+  cursor: 'an opaque page cursor the server issued: decoded and checked before use, never stored or logged',
+  accountEmail: 'the sign-in identifier of an account, sealed at rest (@Sealed on User.email)',
+  cardData: 'card data: validated by billing/card.validation.ts, sent only to the payment processor (PCI DSS)',
+} as const;

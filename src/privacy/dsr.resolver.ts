@@ -5,6 +5,8 @@ import { requireActor, requireRole } from '../access/role.guard';
 import { allowed } from '../audit/audit.service';
 import type { GraphQLContext } from '../graphql/context';
 import { badUserInput, forbidden, notFound } from '../graphql/errors';
+import { PhiArg } from '../phi/phi.decorator';
+import { PhiCategory } from '../phi/phi.types';
 import {
   DataSubjectRequest,
   DataSubjectRequestStatus as Status,
@@ -69,7 +71,7 @@ export class DataSubjectRequestResolver {
   })
   async requestErasure(
     @Arg('patientId', () => ID) patientId: string,
-    @Arg('reason', () => String) reason: string,
+    @PhiArg(PhiCategory.CLINICAL) @Arg('reason', () => String) reason: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<DataSubjectRequest> {
     return this.fileRequest(ctx, patientId, Type.ERASURE, reason);
@@ -81,7 +83,7 @@ export class DataSubjectRequestResolver {
   })
   async requestRectification(
     @Arg('patientId', () => ID) patientId: string,
-    @Arg('reason', () => String) reason: string,
+    @PhiArg(PhiCategory.CLINICAL) @Arg('reason', () => String) reason: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<DataSubjectRequest> {
     return this.fileRequest(ctx, patientId, Type.RECTIFICATION, reason);
@@ -92,7 +94,7 @@ export class DataSubjectRequestResolver {
   })
   async requestRestriction(
     @Arg('patientId', () => ID) patientId: string,
-    @Arg('reason', () => String) reason: string,
+    @PhiArg(PhiCategory.CLINICAL) @Arg('reason', () => String) reason: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<DataSubjectRequest> {
     return this.fileRequest(ctx, patientId, Type.RESTRICTION, reason);
@@ -144,7 +146,7 @@ export class DataSubjectRequestResolver {
   @Mutation(() => DataSubjectRequest, { description: 'Rejects an open request with a reason (PRIVACY_OFFICER).' })
   async rejectDataSubjectRequest(
     @Arg('requestId', () => ID) requestId: string,
-    @Arg('reason', () => String) reason: string,
+    @PhiArg(PhiCategory.CLINICAL) @Arg('reason', () => String) reason: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<DataSubjectRequest> {
     const actor = requireRole(ctx, 'PRIVACY_OFFICER');
@@ -186,7 +188,7 @@ export class DataSubjectRequestResolver {
   })
   async restrictProcessing(
     @Arg('patientId', () => ID) patientId: string,
-    @Arg('reason', () => String) reason: string,
+    @PhiArg(PhiCategory.CLINICAL) @Arg('reason', () => String) reason: string,
     @Ctx() ctx: GraphQLContext,
   ): Promise<DataSubjectRequest> {
     const actor = requireRole(ctx, 'PRIVACY_OFFICER');

@@ -147,9 +147,14 @@ describe('card data never stored, logged or echoed', () => {
     );
     responses.push(JSON.stringify(asToken.body), JSON.stringify(asKey.body));
 
-    expect(asToken.body.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'paymentToken' });
-    expect(asKey.body.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'idempotencyKey' });
-    expect(asLine.body.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'lines.0.description' });
+    // The PHI input guard refuses a card number in any free-text input before billing's own checks run.
+    const guarded = (field: string) => ({ code: 'BAD_USER_INPUT', field });
+    expect(asToken.body.errors![0].extensions).toEqual(guarded('payInvoice.paymentToken'));
+    expect(asKey.body.errors![0].extensions).toEqual(guarded('payInvoice.idempotencyKey'));
+    expect(asLine.body.errors![0].extensions).toEqual(guarded('createInvoice.input.lines[0].description'));
+    for (const refused of [asToken, asKey, asLine]) {
+      expect(refused.body.errors![0].message).toBe('this field must not contain personal health information');
+    }
     expect(await count(app, 'payments', 'invoice_id = $1', [invoiceId])).toBe(0);
   });
 
