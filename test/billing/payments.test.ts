@@ -287,7 +287,8 @@ describe('payments against invoices (sandbox processor, real server and database
 
       const res = await pay(app, patient.token, invoiceId, 'tok_x12345', `k-${CARDS.visa}`);
 
-      expect(res.body.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'idempotencyKey' });
+      // Refused by the PHI input guard, which names the path from the root field.
+      expect(res.body.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'payInvoice.idempotencyKey' });
       expect(JSON.stringify(res.body)).not.toContain(CARDS.visa);
     });
   });
