@@ -1,186 +1,313 @@
 import 'reflect-metadata';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { graphql } from 'graphql';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, freemem, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import * as argon2 from 'argon2';
 import { Client } from 'pg';
-import { MikroORM } from '@mikro-orm/postgresql';
 
-import { loadConfig } from '../src/config/config';
-import { DataKeyCache, MasterKeyRing, generateDataKey, initCrypto, openField, sealField } from '../src/crypto';
-import { openDatabase } from '../src/db/database';
-import { ormOptions } from '../src/db/orm.config';
-import type { GraphQLContext } from '../src/graphql/context';
-import { buildExecutableSchema } from '../src/graphql/schema';
+import { loadConfig, type Config } from '../src/config/config';
+import { initCrypto } from '../src/crypto';
 import { createLogger } from '../src/logging/logger';
-import { Sex } from '../src/patients/patient.entity';
-import { createServices } from '../src/services';
+import { benchSecrets, openBenchDatabase, type BenchSecrets } from './database';
+import type { LoadResult, LoadSpec } from './load';
+import { combine, emptyReport, failures, goals, table, withRatios, type ScenarioReport } from './report';
+import { scenarios, type ScenarioData } from './scenarios';
+import { seed, seededData, type SeedData } from './seed';
+import { benchModule, LoadGenerator, rssMiB, startServer, type BenchServer } from './servers';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 2);
 const json = process.argv.includes('--json');
+const keep = process.argv.includes('--keep');
+const knob = (name: string, fallback: number, min = Number.MIN_VALUE) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number of at least ${min}`);
+  return value;
+};
+// Fractions of a second are allowed (the smoke test runs rounds of 0.5 s); 0 warm-up skips warming up.
+const seconds = knob('BENCH_SECONDS', 10, 0.2);
+const rounds = Math.round(knob('BENCH_ROUNDS', 3, 1));
+const warmup = knob('BENCH_WARMUP_SECONDS', Math.min(3, seconds), 0);
+const settle = knob('BENCH_SETTLE_SECONDS', 5, 0);
+const users = Math.round(knob('BENCH_USERS', 50));
+const patients = Math.round(knob('BENCH_PATIENTS', 10_000));
+const only = process.env.BENCH_SCENARIOS?.split(',').map(Number);
+const profileDir = process.env.BENCH_CPU_PROF_DIR;
 
-/** Runs `fn` repeatedly for about `ms` and returns operations per second. */
-async function rate(ms: number, fn: () => unknown | Promise<unknown>): Promise<number> {
-  let ops = 0;
-  const start = performance.now();
-  while (performance.now() - start < ms) {
-    await fn();
-    ops += 1;
-  }
-  return ops / ((performance.now() - start) / 1000);
+/** Progress goes to stderr; stdout carries only the table, or the one JSON document with --json. */
+const progress = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+type Target = 'baseline' | 'cryptoFloor' | 'product';
+const TARGETS: Target[] = ['baseline', 'cryptoFloor', 'product'];
+
+function rotate<T>(list: T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
 }
-
-/** Field crypto: 64-byte values, data key cached (no unwrap) and uncached (unwrap every time). */
-async function cryptoFigures() {
-  const ring = new MasterKeyRing({ versions: new Map([[1, randomBytes(32)]]), active: 1 });
-  const dataKey = generateDataKey();
-  const keyId = randomUUID();
-  const wrapped = ring.wrapDataKey(dataKey, { subjectId: keyId, dataKeyId: keyId });
-  const ctx = { table: 'patients', column: 'notes', rowId: keyId };
-  const value = 'x'.repeat(64);
-  const envelope = sealField(dataKey, keyId, ctx, value);
-  const cache = new DataKeyCache({ maxEntries: 10, ttlMs: 60_000 });
-  cache.set(keyId, ring.unwrapDataKey(wrapped.wrapped, 1, { subjectId: keyId, dataKeyId: keyId }));
-  const ms = seconds * 500;
-  return {
-    encryptCachedPerSec: await rate(ms, () => sealField(cache.get(keyId)!, keyId, ctx, value)),
-    decryptCachedPerSec: await rate(ms, () => openField(cache.get(keyId)!, keyId, ctx, envelope)),
-    encryptUncachedPerSec: await rate(ms, () => {
-      const key = ring.unwrapDataKey(wrapped.wrapped, 1, { subjectId: keyId, dataKeyId: keyId });
-      return sealField(key, keyId, ctx, value);
-    }),
-    decryptUncachedPerSec: await rate(ms, () => {
-      const key = ring.unwrapDataKey(wrapped.wrapped, 1, { subjectId: keyId, dataKeyId: keyId });
-      return openField(key, keyId, ctx, envelope);
-    }),
-  };
-}
-
-const PATIENT_FIELDS =
-  'id mrn firstName lastName dateOfBirth sex ssn email phone address { line1 city postalCode country } insuranceMemberId createdAt';
 
 /**
- * `patients(first: 100)` with every PHI field, executed in-process as a PHYSICIAN, next to the
- * same page read with its PHI columns but no decryption (the service's row read alone).
+ * argon2id hashes per second with the configured parameters, `concurrency` at a time, for `ms`, in this process
+ * while the servers are idle. Known bias: during the login rounds the load generator and PostgreSQL share the
+ * CPUs with argon2, so on a small machine even a bare server reaches only about 0.9-1.0 of this rate.
  */
-async function patientsFigures() {
-  // Rate limits are raised through configuration so they do not cap what is measured.
-  const config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'development',
-    RATE_LIMIT_MULTIPLIER: process.env.RATE_LIMIT_MULTIPLIER ?? '100000',
-  });
-  const logger = createLogger({ level: 'warn' });
-  const database = await openDatabase(config, logger, { migrate: false });
-  const url = String(database.orm.config.get('clientUrl'));
-  await database.orm.close(true);
-  const benchDb = `hms_bench_${randomBytes(4).toString('hex')}`;
-  // The URL carries the embedded cluster's password; an external one takes DATABASE_PASSWORD when given.
-  const password = config.database.url ? config.database.password : undefined;
-  const admin = new Client({ connectionString: url, ...(password ? { password } : {}) });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${benchDb}`);
-  const benchUrl = new URL(url);
-  benchUrl.pathname = `/${benchDb}`;
-  const orm = await MikroORM.init(ormOptions({ url: benchUrl.toString(), password, logger }));
-  let services: ReturnType<typeof createServices> | undefined;
+async function rawHashRate(config: Config, concurrency: number, ms: number): Promise<number> {
+  const { memoryKiB, timeCost, parallelism } = config.auth.argon2;
+  const options = { type: argon2.argon2id as 2, memoryCost: memoryKiB, timeCost, parallelism };
+  let done = 0;
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() - started < ms) {
+        await argon2.hash(randomBytes(16).toString('hex'), options);
+        done += 1;
+      }
+    }),
+  );
+  return done / ((Date.now() - started) / 1000);
+}
+
+/** Signs each account in through the product; the benchmark's bearer tokens (short-lived: taken per scenario). */
+async function signIn(product: BenchServer, emails: string[], password: string): Promise<string[]> {
+  return Promise.all(
+    emails.map(async (email) => {
+      const res = await fetch(product.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          query: 'mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }',
+          variables: { e: email, p: password },
+        }),
+      });
+      const body = (await res.json()) as { data?: { login?: { accessToken?: string } } };
+      const token = body.data?.login?.accessToken;
+      if (!token) throw new Error('a benchmark account could not sign in to the product');
+      return token;
+    }),
+  );
+}
+
+async function machine(url: string) {
+  const password = process.env.DATABASE_PASSWORD;
+  const client = new Client({ connectionString: url, ...(password ? { password } : {}) });
+  await client.connect();
+  let pg: string;
   try {
-    await orm.getMigrator().up();
-    const app = createServices(config, orm, logger);
-    services = app;
-    const em = orm.em.fork();
-    const physician = await app.auth.users.create(
-      em,
-      {
-        email: `bench.${randomUUID()}@example.test`,
-        password: `Bench-${randomUUID()}`,
-        role: 'PHYSICIAN',
-        displayName: 'Bench physician',
-        patientId: null,
-      },
-      logger,
-      null,
-    );
-    for (let i = 0; i < 120; i += 1) {
-      // The physician registers them, so is on each care team: the list is the care-team path.
-      await app.patients.create(
-        em,
-        {
-          firstName: `Bench${i}`,
-          lastName: `Patient${i}`,
-          dateOfBirth: '1970-01-01',
-          sex: Sex.UNKNOWN,
-          ssn: `123-45-${String(1000 + i).padStart(4, '0')}`,
-          email: `bench${i}@example.test`,
-          phone: `+1415555${String(1000 + i).padStart(4, '0')}`,
-          address: { line1: `${i} Bench Street`, city: 'Benchville', postalCode: '00000', country: 'US' },
-          insuranceMemberId: `BENCH-${i}`,
-        },
-        physician.id,
-      );
-    }
-    const schema = await buildExecutableSchema();
-    const contextValue = (): GraphQLContext => ({
-      requestId: 'bench',
-      log: logger,
-      em: orm.em.fork(),
-      actor: { userId: physician.id, role: 'PHYSICIAN', sessionId: randomUUID() },
-      ip: '127.0.0.1',
-      userAgent: 'bench',
-      services: app,
-      loaders: new Map(),
-    });
-    const source = `{ patients(first: 100) { nodes { ${PATIENT_FIELDS} } } }`;
-    const check = await graphql({ schema, source, contextValue: contextValue() });
-    if (check.errors) throw new Error(`bench query failed: ${check.errors[0].message}`);
-    if ((check.data?.patients as { nodes: unknown[] }).nodes.length !== 100)
-      throw new Error('bench query did not return 100 patients');
-    const ms = seconds * 1000;
-    const decrypted = await rate(ms, async () => {
-      const result = await graphql({ schema, source, contextValue: contextValue() });
-      // A refused or failed request would be fast and meaningless: any error stops the benchmark.
-      if (result.errors) throw new Error(`bench query failed: ${result.errors[0].message}`);
-    });
-    const scope = app.access.listScope({ userId: physician.id, role: 'PHYSICIAN', sessionId: randomUUID() });
-    const readOnly = await rate(ms, () => app.patients.page(orm.em.fork(), 100, null, scope));
-    return {
-      patients100DecryptedPerSec: decrypted,
-      patients100ReadNotDecryptedPerSec: readOnly,
-      patients100DecryptedMs: 1000 / decrypted,
-      patients100ReadNotDecryptedMs: 1000 / readOnly,
-      ratioDecryptedToReadOnly: decrypted / readOnly,
-    };
+    pg = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v;
   } finally {
-    await services?.close();
-    await orm.close(true);
-    await admin.query(`DROP DATABASE IF EXISTS ${benchDb} WITH (FORCE)`);
-    await admin.end();
-    await database.embedded?.stop();
+    await client.end();
   }
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    freeMemoryGiB: Math.round(freemem() / 2 ** 30),
+    node: process.version,
+    postgres: pg,
+  };
 }
 
 async function main(): Promise<void> {
   await initCrypto();
-  const figures = {
-    date: new Date().toISOString(),
-    seconds,
-    crypto: await cryptoFigures(),
-    patients: await patientsFigures(),
-  };
-  if (json) {
-    process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
-    return;
-  }
-  const f = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
-  process.stdout.write(`HMS benchmark (${figures.date}, ${seconds}s per measurement)\n\n`);
-  for (const [name, value] of Object.entries({ ...figures.crypto, ...figures.patients })) {
-    process.stdout.write(`  ${name.padEnd(36)} ${f(value)}\n`);
+  const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'warn' }, process.stderr);
+  const work = mkdtempSync(join(tmpdir(), 'hms-bench-'));
+  const dataDir = process.env.HMS_DATA_DIR ?? '.data';
+  const secrets: BenchSecrets = benchSecrets(keep, dataDir);
+  const db = await openBenchDatabase(keep, logger);
+  const servers: BenchServer[] = [];
+  let load: LoadGenerator | undefined;
+  let finished = false;
+  try {
+    // The product runs outside production (NODE_ENV=test): no MFA at sign-in, no production secret checks.
+    const { password, ...keys } = secrets;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: 'test',
+      DATABASE_URL: db.url,
+      MIGRATE_ON_START: 'false',
+      HMS_DATA_DIR: work,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+      RATE_LIMIT_KEY_PREFIX: `hms:bench:${randomBytes(4).toString('hex')}:`,
+      ...keys,
+    };
+    const config = loadConfig({ ...env, RATE_LIMIT_MULTIPLIER: '1' });
+    let data: SeedData;
+    if (db.seeded) {
+      progress(`reusing the seeded database ${db.name} (--keep)`);
+      data = await seededData(db.url, config.database.password);
+    } else {
+      progress(`seeding ${patients} patients into ${db.name}`);
+      const started = Date.now();
+      data = await seed(
+        config,
+        db.url,
+        {
+          patients,
+          encountersPerPatient: Math.round(knob('BENCH_ENCOUNTERS_PER_PATIENT', 5)),
+          physicians: users,
+          careTeamSize: Math.round(knob('BENCH_CARE_TEAM', 2_000)),
+          loginAccounts: 16,
+        },
+        password,
+        logger,
+      );
+      progress(`seeded ${data.patients} patients, ${data.encounters} encounters in ${(Date.now() - started) / 1000} s`);
+    }
+
+    // Rate limits are raised so they do not cap what is measured, except on the scenario 6 server.
+    // The product applies pending migrations at start, so a database kept from an older run is brought up to date.
+    const productEnv = { ...env, RATE_LIMIT_MULTIPLIER: '1000000', MIGRATE_ON_START: 'true' };
+    const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const log = (name: string) => join(work, `${name}.log`);
+    const b0 = await startServer('B0', benchModule('baseline', 'b0'), env, log('b0'));
+    servers.push(b0);
+    const b1 = await startServer('B1', benchModule('baseline', 'b1'), env, log('b1'));
+    servers.push(b1);
+    const product = await startServer('product', benchModule('..', 'src', 'main'), productEnv, log('product'), profile);
+    servers.push(product);
+    const bases: Record<Target, BenchServer> = { baseline: b0, cryptoFloor: b1, product };
+    load = new LoadGenerator();
+    progress(`servers up: B0 pid ${b0.pid}, B1 pid ${b1.pid}, product pid ${product.pid}; logs in ${work}`);
+
+    const scenarioData: ScenarioData = {
+      patientIds: data.team.map((t) => t.id),
+      ssns: data.team.map((t) => t.ssn),
+      loginEmails: data.loginEmails,
+      password,
+    };
+    const reports: ScenarioReport[] = [];
+    let rssAfter6: number | null = null;
+    const list = scenarios(users).filter((s) => !only || only.includes(s.id));
+    for (const scenario of list) {
+      const report = emptyReport(scenario);
+      reports.push(report);
+      if (scenario.perUser && !process.env.REDIS_URL) {
+        report.skipped = 'REDIS_URL is unset: per-user rate-limit buckets need Redis';
+        progress(`(${scenario.id}) skipped: ${report.skipped}`);
+        continue;
+      }
+      const targets = { ...bases };
+      let limitedServer: BenchServer | undefined;
+      let tokens: string[];
+      if (scenario.perUser) {
+        // A product at the configured (not raised) limits, sharing the database, sessions and Redis.
+        limitedServer = await startServer('product-limited', benchModule('..', 'src', 'main'), env, log('limited'));
+        servers.push(limitedServer);
+        targets.product = limitedServer;
+        tokens = await signIn(product, data.physicians.map((p) => p.email).slice(0, users), password);
+      } else {
+        tokens = await signIn(product, [data.physicians[0].email], password);
+      }
+      const spec = (target: Target, secs: number): LoadSpec[] => {
+        const base: LoadSpec = {
+          url: targets[target].url,
+          operation: scenario.operation,
+          connections: scenario.connections,
+          seconds: secs,
+          tokens: target === 'product' ? tokens : tokens.map(() => ''),
+          perUser: scenario.perUser,
+          data: scenarioData,
+        };
+        if (!scenario.loginsBeside) return [base];
+        const beside = { ...base, operation: 'login' as const, connections: 2, tokens: [''], perUser: false };
+        return [base, { ...beside, overallRate: scenario.loginsBeside }];
+      };
+      const results: Record<Target, LoadResult[]> = { baseline: [], cryptoFloor: [], product: [] };
+      const besides: Record<Target, LoadResult[]> = { baseline: [], cryptoFloor: [], product: [] };
+      const hashRates: number[] = [];
+      if (warmup > 0) {
+        progress(`(${scenario.id}) ${scenario.title}: warm-up`);
+        for (const target of TARGETS) await load.run(spec(target, warmup));
+      }
+      for (let round = 0; round < rounds; round++) {
+        for (const target of rotate(TARGETS, round)) {
+          const [main, beside] = await load.run<LoadResult & { firstError?: string }>(spec(target, seconds));
+          results[target].push(main);
+          if (beside) besides[target].push(beside);
+          if (main.firstError) progress(`(${scenario.id}) ${target} answered an error: ${main.firstError}`);
+        }
+        if (scenario.operation === 'login') {
+          hashRates.push(await rawHashRate(config, scenario.connections, seconds * 1000));
+        }
+        progress(`(${scenario.id}) round ${round + 1}/${rounds} done`);
+      }
+      for (const target of TARGETS) {
+        report[target] = combine(results[target]);
+        report.failures[target] = failures(results[target]) + failures(besides[target]);
+      }
+      withRatios(report);
+      if (hashRates.length > 0) {
+        report.rawHashRate = hashRates.reduce((a, b) => a + b, 0) / hashRates.length;
+        report.toHashRate = (report.product?.rps ?? 0) / report.rawHashRate;
+      }
+      if (scenario.perUser) {
+        const runs = results.product;
+        report.limited = runs.reduce((sum, r) => sum + r.limited, 0);
+        const served = runs.reduce((sum, r) => sum + r.requests - r.limited, 0);
+        report.servedRps = served / (runs.length * seconds);
+        progress(`(${scenario.id}) letting the product settle for ${settle} s before reading its memory`);
+        await new Promise((r) => setTimeout(r, settle * 1000));
+        rssAfter6 = rssMiB(limitedServer!.pid);
+        await limitedServer!.stop();
+      }
+      if (scenario.loginsBeside) {
+        const s1 = reports.find((r) => r.id === 1)?.product?.rps;
+        report.toScenario1 = s1 && report.product ? report.product.rps / s1 : undefined;
+        const beside = (t: Target) => combine(besides[t])?.rps ?? 0;
+        report.loginsBeside = {
+          product: beside('product'),
+          baseline: beside('baseline'),
+          cryptoFloor: beside('cryptoFloor'),
+        };
+      }
+    }
+
+    const productRss = rssMiB(product.pid);
+    const goalList = goals(reports, rssAfter6);
+    const figures = {
+      date: new Date().toISOString(),
+      machine: await machine(db.url),
+      settings: {
+        secondsPerRound: seconds,
+        rounds,
+        warmupSeconds: warmup,
+        patients: data.patients,
+        encounters: data.encounters,
+        users,
+        redis: Boolean(process.env.REDIS_URL),
+        productNodeEnv: 'test',
+      },
+      scenarios: reports,
+      memory: { rssAfterScenario6MiB: rssAfter6, productRssAtEndMiB: productRss },
+      goals: goalList,
+    };
+    if (json) {
+      process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
+    } else {
+      const m = figures.machine;
+      process.stdout.write(
+        `HMS load benchmark, ${figures.date}: ${m.cpus} x ${m.cpuModel}, ${m.memoryGiB} GiB, node ${m.node}, ` +
+          `PostgreSQL ${m.postgres}; ${seconds} s x ${rounds} rounds per server; r/s p50/p99\n\n` +
+          table(reports, goalList, [
+            `RSS after (6) settled: ${rssAfter6 == null ? '-' : rssAfter6.toFixed(0)} MiB; ` +
+              `product RSS at the end: ${productRss == null ? '-' : productRss.toFixed(0)} MiB`,
+          ]),
+      );
+    }
+    finished = true;
+  } finally {
+    load?.close();
+    for (const server of servers.reverse()) await server.stop();
+    await db.close();
+    // Server logs stay for a failed run (their path was printed); they hold no PHI, like every server log.
+    if (finished) rmSync(work, { recursive: true, force: true });
   }
 }
 
 main().then(
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`benchmark failed: ${error instanceof Error ? error.message : 'unknown error'}\n`);
+    // The first line only: driver messages can repeat whole statements with their parameters.
+    const message = error instanceof Error ? error.message.split('\n')[0].slice(0, 300) : 'unknown error';
+    progress(`benchmark failed: ${message}`);
     process.exit(1);
   },
 );

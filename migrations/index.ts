@@ -9,6 +9,7 @@ import { Migration20261204173000Billing } from './Migration20261204173000_billin
 import { Migration20261204174500Ueba } from './Migration20261204174500_ueba';
 import { Migration20261204180000DataSubjectRequests } from './Migration20261204180000_data_subject_requests';
 import { Migration20261204181500ErasureHolds } from './Migration20261204181500_erasure_holds';
+import { Migration20261204190000CareTeamUserIndex } from './Migration20261204190000_care_team_user_index';
 
 /** Every migration in order; listed explicitly so the compiled server and the tests share them. */
 export const migrationsList: MigrationObject[] = [
@@ -21,4 +22,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261204174500_ueba', class: Migration20261204174500Ueba },
   { name: 'Migration20261204180000_data_subject_requests', class: Migration20261204180000DataSubjectRequests },
   { name: 'Migration20261204181500_erasure_holds', class: Migration20261204181500ErasureHolds },
+  { name: 'Migration20261204190000_care_team_user_index', class: Migration20261204190000CareTeamUserIndex },
 ];

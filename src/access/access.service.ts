@@ -92,34 +92,28 @@ export class AccessService {
       case 'ADMIN':
       case 'PHYSICIAN':
       case 'NURSE': {
-        // em.execute, not the raw connection: inside a caller's transaction this sees its uncommitted rows.
-        const [team, glass] = await Promise.all([
-          em.execute<{ patient_id: string }[]>(
-            'SELECT patient_id FROM care_team_members WHERE user_id = ? AND patient_id IN (?)',
-            [actor.userId, ids],
-          ),
+        // One statement for care team, break-glass and sensitive-data consent (issue 11: three queries, two of them
+        // in sequence, were most of a findPatients request). The consent column repeats ConsentService.currentlyGiven's
+        // rule: the newest record of the type decides. em.execute, not the raw connection: inside a caller's
+        // transaction this sees its uncommitted rows.
+        const glassSql =
           actor.role === 'ADMIN'
-            ? Promise.resolve([] as { patient_id: string }[])
-            : em.execute<{ patient_id: string }[]>(
-                `SELECT DISTINCT patient_id FROM break_glass_grants
-                 WHERE user_id = ? AND patient_id IN (?) AND revoked_at IS NULL AND expires_at > now()`,
-                [actor.userId, ids],
-              ),
-        ]);
-        const onTeam = new Set(team.map((r) => r.patient_id));
-        const sensitiveConsent =
-          onTeam.size > 0
-            ? await this.consents.currentlyGiven(em, [...onTeam], [ConsentType.SENSITIVE_DATA])
-            : new Map();
-        for (const { patient_id } of glass)
-          out.set(patient_id, { relation: 'BREAK_GLASS', purpose: 'EMERGENCY', sensitive: true });
-        for (const id of onTeam) {
-          if (out.has(id)) continue;
-          out.set(id, {
-            relation: 'CARE_TEAM',
-            purpose: 'TREATMENT',
-            sensitive: Boolean(sensitiveConsent.get(id)?.has(ConsentType.SENSITIVE_DATA)),
-          });
+            ? 'false'
+            : `EXISTS (SELECT 1 FROM break_glass_grants g WHERE g.user_id = ? AND g.patient_id = ids.id
+                 AND g.revoked_at IS NULL AND g.expires_at > now())`;
+        const rows = await em.execute<{ patient_id: string; on_team: boolean; glass: boolean; sensitive: boolean }[]>(
+          `SELECT ids.id AS patient_id,
+             EXISTS (SELECT 1 FROM care_team_members c WHERE c.user_id = ? AND c.patient_id = ids.id) AS on_team,
+             ${glassSql} AS glass,
+             COALESCE((SELECT s.given FROM consents s WHERE s.patient_id = ids.id AND s.type = ?
+                       ORDER BY s.at DESC, s.id DESC LIMIT 1), false) AS sensitive
+           FROM unnest(ARRAY[?]::uuid[]) AS ids(id)`,
+          [actor.userId, ...(actor.role === 'ADMIN' ? [] : [actor.userId]), ConsentType.SENSITIVE_DATA, ids],
+        );
+        for (const row of rows) {
+          if (row.glass) out.set(row.patient_id, { relation: 'BREAK_GLASS', purpose: 'EMERGENCY', sensitive: true });
+          else if (row.on_team)
+            out.set(row.patient_id, { relation: 'CARE_TEAM', purpose: 'TREATMENT', sensitive: row.sensitive });
         }
         if (actor.role === 'ADMIN') {
           for (const id of ids)

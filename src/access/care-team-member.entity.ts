@@ -1,4 +1,4 @@
-import { Entity, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/core';
+import { Entity, Index, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/core';
 
 import { User } from '../auth/user.entity';
 import { Patient } from '../patients/patient.entity';
@@ -7,6 +7,8 @@ import { NotPhi } from '../phi/phi.decorator';
 /** A staff member on a patient's care team: the relation that grants clinicians full access. */
 @Entity({ tableName: 'care_team_members' })
 @Unique({ properties: ['patientId', 'userId'] })
+// Lists and searches of clinicians are scoped by user_id (access.service listScope): without it, a table scan.
+@Index({ properties: ['userId', 'patientId'] })
 export class CareTeamMember {
   @PrimaryKey({ type: 'uuid' })
   id!: string;
