@@ -1,23 +1,13 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
+import type { Config } from '../../config/config';
 import type { Logger } from '../../logging/logger';
 import type { OutboxEvent } from './siem.formats';
 import { onSiemEnqueued, SIEM_STREAMS, type SiemSeverity, type SiemStream } from './siem.outbox';
 import { HttpSink, SiemDeliveryError, SyslogSink, type SiemSink } from './siem.sinks';
 
-/** The exporter's settings (config.siem). */
-export interface SiemSettings {
-  endpoint?: string;
-  format: 'json' | 'ocsf';
-  authToken?: string;
-  syslog?: { url: string; caFile?: string; framing: 'octet' | 'newline' };
-  batchSize: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
-  pollMs: number;
-  timeoutMs: number;
-  retentionHours: number;
-}
+/** The exporter's settings, as configured. */
+export type SiemSettings = Config['siem'];
 
 /** One (sink, stream) queue: delivered in outbox order, its head blocking the rest while it fails. */
 interface Lane {
