@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 import { ConsentType } from '../../src/consent/consent.entity';
 import { Sex } from '../../src/patients/patient.entity';
+import { createServices } from '../../src/services';
 import type { TestApp } from '../support/app';
 import { createAccount, type TestAccount } from '../support/accounts';
 import { rawQuery } from '../support/database';
@@ -132,4 +133,32 @@ export function pgDump(app: TestApp): string {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
+}
+
+/** Approves the erasure of `patientId` as `officer`, in a transaction of its own (what approveErasure runs). */
+export function eraseAs(app: TestApp, officer: TestAccount, patientId: string, requestId: string = randomUUID()) {
+  return app.services.orm.em
+    .fork()
+    .transactional((em) =>
+      app.services.erasure.erase(
+        em,
+        { id: requestId, patientId },
+        { userId: officer.user.id, role: 'PRIVACY_OFFICER' },
+      ),
+    );
+}
+
+/** Opens a stored envelope with a server that has never cached a key (as a restore from backup would). */
+export async function openWithFreshServer(
+  app: TestApp,
+  entity: string,
+  row: Record<string, unknown>,
+  property: string,
+): Promise<unknown> {
+  const fresh = createServices(app.config, app.services.orm, app.logger);
+  try {
+    return await fresh.vault.open(app.services.orm.em.fork(), row, property, entity);
+  } finally {
+    await fresh.close();
+  }
 }

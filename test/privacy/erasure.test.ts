@@ -4,10 +4,17 @@ import { ConsentType } from '../../src/consent/consent.entity';
 import { StatementSigner } from '../../src/crypto';
 import type { ErasureCertificate } from '../../src/privacy/erasure-certificate';
 import { verifyErasureCertificate } from '../../src/privacy/erasure-certificate';
-import { createServices } from '../../src/services';
 import { startTestApp, type TestApp } from '../support/app';
 import { codeOf, createAccount, ME, signIn, sql, type TestAccount } from '../support/accounts';
-import { pgDump, plaintextsOf, scanAllTables, seedPatient, type SeededPatient } from './erasure-support';
+import {
+  eraseAs,
+  openWithFreshServer as openFresh,
+  pgDump,
+  plaintextsOf,
+  scanAllTables,
+  seedPatient,
+  type SeededPatient,
+} from './erasure-support';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
@@ -26,26 +33,10 @@ describe('erasure (GDPR Art. 17) with retention', () => {
     await app?.close();
   });
 
-  const erase = (patientId: string, requestId = randomUUID()) =>
-    app.services.orm.em
-      .fork()
-      .transactional((em) =>
-        app.services.erasure.erase(
-          em,
-          { id: requestId, patientId },
-          { userId: officer.user.id, role: 'PRIVACY_OFFICER' },
-        ),
-      );
+  const erase = (patientId: string, requestId?: string) => eraseAs(app, officer, patientId, requestId);
 
-  /** Opens a stored envelope with a server that has never cached a key (as a restore from backup would). */
-  const openWithFreshServer = async (entity: string, row: Record<string, unknown>, property: string) => {
-    const fresh = createServices(app.config, app.services.orm, app.logger);
-    try {
-      return await fresh.vault.open(app.services.orm.em.fork(), row, property, entity);
-    } finally {
-      await fresh.close();
-    }
-  };
+  const openWithFreshServer = (entity: string, row: Record<string, unknown>, property: string) =>
+    openFresh(app, entity, row, property);
 
   describe('a patient with no retention duty', () => {
     let patient: SeededPatient;

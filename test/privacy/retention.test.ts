@@ -2,11 +2,18 @@ import { randomUUID } from 'node:crypto';
 
 import { formatSweepReport } from '../../src/cli/privacy.commands';
 import { ConsentType } from '../../src/consent/consent.entity';
-import { createServices } from '../../src/services';
 import type { SweepReport } from '../../src/privacy/retention.service';
 import { startTestApp, type TestApp } from '../support/app';
 import { createAccount, sql, type TestAccount } from '../support/accounts';
-import { pgDump, plaintextsOf, scanAllTables, seedPatient, type SeededPatient } from './erasure-support';
+import {
+  eraseAs,
+  openWithFreshServer as openFresh,
+  pgDump,
+  plaintextsOf,
+  scanAllTables,
+  seedPatient,
+  type SeededPatient,
+} from './erasure-support';
 
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 const DAY_MS = 24 * 3600 * 1000;
@@ -26,25 +33,10 @@ describe('retention sweep', () => {
     await app?.close();
   });
 
-  const erase = (patientId: string) =>
-    app.services.orm.em
-      .fork()
-      .transactional((em) =>
-        app.services.erasure.erase(
-          em,
-          { id: randomUUID(), patientId },
-          { userId: officer.user.id, role: 'PRIVACY_OFFICER' },
-        ),
-      );
+  const erase = (patientId: string, requestId?: string) => eraseAs(app, officer, patientId, requestId);
 
-  const openWithFreshServer = async (entity: string, row: Record<string, unknown>, property: string) => {
-    const fresh = createServices(app.config, app.services.orm, app.logger);
-    try {
-      return await fresh.vault.open(app.services.orm.em.fork(), row, property, entity);
-    } finally {
-      await fresh.close();
-    }
-  };
+  const openWithFreshServer = (entity: string, row: Record<string, unknown>, property: string) =>
+    openFresh(app, entity, row, property);
 
   describe('an erased patient whose encounter was inside the window', () => {
     let patient: SeededPatient;
