@@ -11,6 +11,7 @@ import type { GraphQLContext } from '../graphql/context';
 import { createErrorFormatter } from '../graphql/errors';
 import { phiInputGuardPlugin } from '../graphql/input-guard.plugin';
 import { introspectionPolicyPlugin } from '../graphql/introspection.plugin';
+import { retryAfterPlugin } from '../graphql/retry-after.plugin';
 import { createQueryLimits } from '../graphql/limits.plugin';
 import { buildExecutableSchema } from '../graphql/schema';
 import type { Services } from '../services';
@@ -80,6 +81,7 @@ export async function createHttpServer(
       introspectionPolicyPlugin({ restricted: config.isProduction }),
       queryLimits.plugin,
       phiInputGuardPlugin(),
+      retryAfterPlugin(),
     ],
   });
   await apollo.start();

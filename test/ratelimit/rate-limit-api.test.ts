@@ -212,7 +212,10 @@ describeWithRedis('rate limits through the API (real server, real Redis)', () =>
       ]);
       expect(res.body.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(res.body.errors![0].extensions!.retryAfterSeconds).toBeLessThanOrEqual(60);
+      // The same wait as an HTTP header, for clients and proxies that do not read the body.
+      expect(res.headers.get('retry-after')).toBe(String(res.body.errors![0].extensions!.retryAfterSeconds));
     }
+    for (const res of answers.slice(0, 5)) expect(res.headers.get('retry-after')).toBeNull();
   });
 
   it('ignores a forged X-Forwarded-For when no proxy is trusted', async () => {
