@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as argon2 from 'argon2';
 
-import { decodeCursor, encodeCursor, pool, serveBaseline } from './common';
+import { decodeCursor, pageOf, pool, serveBaseline } from './common';
 
 /**
  * Baseline B0: bare Apollo Server reading the plaintext copies of the seeded rows (`bench_plain_*`). No
@@ -40,13 +40,7 @@ void serveBaseline('B0', {
         'SELECT * FROM bench_plain_patients WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3',
         [at, id, args.first + 1],
       );
-      const nodes = rows.slice(0, args.first);
-      const last = nodes.at(-1);
-      return {
-        nodes,
-        count: nodes.length,
-        pageInfo: { endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > args.first },
-      };
+      return pageOf(rows, args.first);
     },
     async patient(_: unknown, args: { id: string }) {
       return (await db.query('SELECT * FROM bench_plain_patients WHERE id = $1', [args.id])).rows[0] ?? null;

@@ -18,7 +18,7 @@ import { Patient } from '../../src/patients/patient.entity';
 import { phiField, phiFieldsOf } from '../../src/phi/phi.decorator';
 import { normalizeForIndex } from '../../src/phi/normalize';
 import type { PhiFieldMeta } from '../../src/phi/phi.types';
-import { decodeCursor, encodeCursor, pool, serveBaseline } from './common';
+import { decodeCursor, pageOf, pool, serveBaseline } from './common';
 
 /**
  * Baseline B1, the crypto floor: the same bare server as B0, reading the real encrypted rows and decrypting each
@@ -113,13 +113,7 @@ void initCrypto().then(() =>
           'SELECT * FROM patients WHERE (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3',
           [at, id, args.first + 1],
         );
-        const nodes = rows.slice(0, args.first);
-        const last = nodes.at(-1);
-        return {
-          nodes,
-          count: nodes.length,
-          pageInfo: { endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > args.first },
-        };
+        return pageOf(rows, args.first);
       },
       async patient(_: unknown, args: { id: string }) {
         return (await patientRows('SELECT * FROM patients WHERE id = $1', [args.id]))[0] ?? null;

@@ -53,6 +53,17 @@ export function decodeCursor(cursor: string): [string, string] {
   return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
 }
 
+/** A cursor page from `first + 1` rows read in key order: the extra row only says whether there is more. */
+export function pageOf<T extends { created_at: Date; id: string }>(rows: T[], first: number) {
+  const nodes = rows.slice(0, first);
+  const last = nodes.at(-1);
+  return {
+    nodes,
+    count: nodes.length,
+    pageInfo: { endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > first },
+  };
+}
+
 /** A pg pool the size of the product's (MikroORM pool max 10). */
 export function pool(): Pool {
   return new Pool({
