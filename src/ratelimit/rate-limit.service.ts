@@ -10,6 +10,7 @@ import type { Logger } from '../logging/logger';
 import { RATE_LIMITS, scaledMax, windowMs, type RateLimitSpec } from './rate-limit.limits';
 import {
   AtomicWindowStore,
+  LIBRARY_MAX,
   MemoryCounterStore,
   RedisCounterStore,
   storeKey,
@@ -47,7 +48,8 @@ export interface RateLimiterDeps {
 
 /**
  * Applies the limits table. graphql-rate-limit builds the identity (ours plus its field identity),
- * parses the window and compares the count with `max`; the AtomicWindowStore makes the count atomic.
+ * parses the window; the AtomicWindowStore counts atomically and holds the real `max` (the library sees
+ * `LIBRARY_MAX`, so its own check costs the same whatever the limit).
  * A refusal answers RATE_LIMITED with `retryAfterSeconds` and, the first time in a window, raises a
  * RATE_LIMIT security event. A store failure fails the field open or closed as its spec says.
  */
@@ -79,7 +81,7 @@ export class RateLimiter {
     let refused: string | undefined;
     try {
       const context: LimiterContext = { identity };
-      refused = await limiter({ parent, args, context, info }, { max: this.maxOf(spec), window: spec.window });
+      refused = await limiter({ parent, args, context, info }, { max: LIBRARY_MAX, window: spec.window });
     } catch (error) {
       return this.storeUnavailable(spec, ctx, error);
     }

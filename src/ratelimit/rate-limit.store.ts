@@ -30,16 +30,25 @@ export function storeKey(prefix: string, identity: Identity): string {
 }
 
 /**
+ * graphql-rate-limit is handed this `max` for every field; the real limit lives in the store. The
+ * library's work per call grows with the timestamps the store returns (it filters and copies them),
+ * so the store answers with at most one, whatever the real limit is.
+ */
+export const LIBRARY_MAX = 1;
+
+/**
  * graphql-rate-limit's Store, made atomic. The library reads the timestamps (`getForIdentity`),
  * decides `read + 1 > max`, then writes them back (`setForIdentity`): two calls that read before
  * either writes both pass, whether they are aliases in one request or requests on two servers.
- * Here the read is the write: `getForIdentity` increments the counter atomically and answers with
- * as many timestamps as there were calls before this one (capped at `max`), so the library's
- * comparison becomes `count > max` on a count no other call can share; `setForIdentity` does
- * nothing. `readOnly` and `uncountRejected` are therefore unsupported: every call counts, refused
- * ones included (the window still ends when it started, so hammering does not extend it). The
- * library's own answer, `enableBatchRequestCache`, only covers aliases sharing one context object
- * in one process; it does nothing for parallel requests or a second server.
+ * Here the read is the write: `getForIdentity` increments the counter atomically and compares the
+ * count, which no other call can share, with the real `max`. It answers with no timestamp while the
+ * call is within the limit and one when it is over, and the library is given `LIBRARY_MAX`, so its
+ * own comparison reproduces that verdict in constant time (an answer of `count - 1` timestamps made
+ * every call cost O(max), which a raised limit turns into megabytes per request). `setForIdentity`
+ * does nothing. `readOnly` and `uncountRejected` are therefore unsupported: every call counts,
+ * refused ones included (the window still ends when it started, so hammering does not extend it).
+ * The library's own answer, `enableBatchRequestCache`, only covers aliases sharing one context
+ * object in one process; it does nothing for parallel requests or a second server.
  */
 export class AtomicWindowStore implements Store {
   constructor(
@@ -51,8 +60,7 @@ export class AtomicWindowStore implements Store {
 
   async getForIdentity(identity: Identity): Promise<readonly number[]> {
     const { count } = await this.counters.hit(storeKey(this.prefix, identity), this.windowMs);
-    const now = Date.now();
-    return Array.from({ length: Math.min(count - 1, this.max) }, () => now);
+    return count > this.max ? [Date.now()] : [];
   }
 
   setForIdentity(): void {

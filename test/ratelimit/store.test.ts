@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { RATE_LIMITS, scaledMax, windowMs } from '../../src/ratelimit/rate-limit.limits';
 import {
   AtomicWindowStore,
+  LIBRARY_MAX,
   MemoryCounterStore,
   RedisCounterStore,
   storeKey,
@@ -23,7 +24,7 @@ function redisStore(): RedisCounterStore {
   return store;
 }
 
-/** How many of `calls` parallel calls graphql-rate-limit lets through with `store` and `max`. */
+/** How many of `calls` parallel calls graphql-rate-limit lets through with `stores`, the library being given `max`. */
 async function passing(stores: Store[], calls: number, max: number, identity = `id-${Math.random()}`): Promise<number> {
   const results = await Promise.all(
     Array.from({ length: calls }, (_, i) => {
@@ -48,7 +49,22 @@ describe('counting with graphql-rate-limit', () => {
     const counters = new MemoryCounterStore();
     opened.push(counters);
 
-    expect(await passing([new AtomicWindowStore(counters, prefix, 60_000, 5)], 40, 5)).toBe(5);
+    expect(await passing([new AtomicWindowStore(counters, prefix, 60_000, 5)], 40, LIBRARY_MAX)).toBe(5);
+  });
+
+  it('answers the library with at most one timestamp however high the limit, refusing exactly past max', async () => {
+    const counters = new MemoryCounterStore();
+    opened.push(counters);
+    const store = new AtomicWindowStore(counters, prefix, 60_000, 3);
+    const identity = { contextIdentity: `size-${Math.random()}`, fieldIdentity: 'login' };
+    const answers: number[] = [];
+    for (let i = 0; i < 5; i += 1) answers.push((await store.getForIdentity(identity)).length);
+    const raised = new AtomicWindowStore(counters, prefix, 60_000, 50_000_000);
+    const busy = { contextIdentity: `busy-${Math.random()}`, fieldIdentity: 'login' };
+    for (let i = 0; i < 999; i += 1) await raised.getForIdentity(busy);
+
+    expect(answers).toEqual([0, 0, 0, 1, 1]);
+    expect(await raised.getForIdentity(busy)).toEqual([]);
   });
 
   (process.env.REDIS_URL ? it : it.skip)(
@@ -56,7 +72,7 @@ describe('counting with graphql-rate-limit', () => {
     async () => {
       const stores = [redisStore(), redisStore()].map((counters) => new AtomicWindowStore(counters, prefix, 60_000, 5));
 
-      expect(await passing(stores, 50, 5)).toBe(5);
+      expect(await passing(stores, 50, LIBRARY_MAX)).toBe(5);
     },
   );
 
