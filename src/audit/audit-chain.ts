@@ -10,6 +10,33 @@ const CHAIN_LOCK = 'hms.audit_chain';
 /** The head of the chain: the row every append links to. */
 const HEAD_SQL = 'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1';
 
+/** The batch insert, given the batch's JSON as a placeholder or as a literal quoted by the driver. */
+function insertSql(rows: string): string {
+  // A function, not a replacement string: `$'` or `$&` inside a quoted user agent must stay text.
+  return INSERT_SQL.replace('$rows', () => rows);
+}
+
+const INSERT_SQL = `INSERT INTO audit_events (id, seq, prev_hash, hash, at, action, actor_id, actor_role, session_id,
+       patient_id, purpose, outcome, fields, request_id, ip, user_agent)
+  SELECT r.id, r.seq, r.prev_hash, r.hash, r.at, r.action, r.actor_id, r.actor_role, r.session_id, r.patient_id,
+         r.purpose, r.outcome, ARRAY(SELECT jsonb_array_elements_text(r.fields)), r.request_id, r.ip, r.user_agent
+  FROM jsonb_to_recordset($rows::jsonb) AS r(id uuid, seq bigint, prev_hash text, hash text, at timestamptz,
+       action text, actor_id uuid, actor_role text, session_id uuid, patient_id uuid, purpose text, outcome text,
+       fields jsonb, request_id text, ip text, user_agent text)`;
+
+interface HeadRow {
+  seq: string;
+  hash: string | null;
+}
+
+/** One connection outside the ORM, for a transaction the writer runs itself (see AuditChain.appendAlone). */
+export interface RawSession {
+  /** Runs a string of statements without parameters; one result (its rows) per statement. */
+  query(sql: string): Promise<unknown[][]>;
+  /** `value` as an SQL string literal, quoted by the driver. */
+  literal(value: string): string;
+}
+
 /** One audit row as stored, before it takes its place in the chain. No PHI values, ever: ids, names and codes. */
 export interface AuditRow {
   id: string;
@@ -96,50 +123,68 @@ export class AuditChain {
     // The lock is held from here to commit and every append queues behind it, so the lock and the head read go in
     // one round trip (issue 11: four round trips inside this critical section capped createEncounter at ~150/s).
     const results = await em.execute<unknown[][]>(`${this.lockStatements()}; ${HEAD_SQL}`);
-    const [head] = results.at(-1) as { seq: string; hash: string | null }[];
+    const chained = this.link(results.at(-1) as HeadRow[], rows);
+    await em.execute(insertSql('?'), [this.batchJson(chained)]);
+    return chained;
+  }
+
+  /**
+   * Appends rows in a transaction of their own, in two round trips on one connection: BEGIN with the lock and the
+   * head read, then the INSERT with COMMIT (issue 11: BEGIN, lock and head, INSERT, COMMIT as four round trips were
+   * a visible share of every audited read, and the lock was held across three of them). Both are multi-statement
+   * strings, which PostgreSQL runs in order only without bound parameters, so the batch goes in as one literal
+   * quoted by the driver (`session.literal`); it holds the JSON of rows this process built, never a raw client
+   * value in SQL position. On any error the transaction is rolled back and the error thrown.
+   */
+  async appendAlone(session: RawSession, rows: AuditRow[]): Promise<ChainedRow[]> {
+    if (rows.length === 0) return [];
+    try {
+      const results = await session.query(`BEGIN; ${this.lockStatements()}; ${HEAD_SQL}`);
+      const chained = this.link(results.at(-1) as HeadRow[], rows);
+      await session.query(`${insertSql(session.literal(this.batchJson(chained)))}; COMMIT`);
+      return chained;
+    } catch (error) {
+      await session.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The rows with their places after `head` (the newest chained row, if any). */
+  private link(head: HeadRow[], rows: AuditRow[]): ChainedRow[] {
     // Rows written before the chain existed have no hash; the first chained row starts from the genesis value.
-    let prevHash = head?.hash ?? GENESIS_HASH;
-    let seq = head ? BigInt(head.seq) : 0n;
-    const chained = rows.map((row) => {
+    let prevHash = head[0]?.hash ?? GENESIS_HASH;
+    let seq = head[0] ? BigInt(head[0].seq) : 0n;
+    return rows.map((row) => {
       seq += 1n;
       const hash = this.hashOf(seq, prevHash, row);
       const link: ChainedRow = { ...row, seq, prevHash, hash };
       prevHash = hash;
       return link;
     });
-    // One JSON parameter for the whole batch: a page of 100 patients is one statement, not 1,500 bound values.
-    await em.execute(
-      `INSERT INTO audit_events (id, seq, prev_hash, hash, at, action, actor_id, actor_role, session_id, patient_id, purpose,
-              outcome, fields, request_id, ip, user_agent)
-       SELECT r.id, r.seq, r.prev_hash, r.hash, r.at, r.action, r.actor_id, r.actor_role, r.session_id, r.patient_id,
-              r.purpose, r.outcome, ARRAY(SELECT jsonb_array_elements_text(r.fields)), r.request_id, r.ip, r.user_agent
-       FROM jsonb_to_recordset(?::jsonb) AS r(id uuid, seq bigint, prev_hash text, hash text, at timestamptz, action text,
-              actor_id uuid, actor_role text, session_id uuid, patient_id uuid, purpose text, outcome text, fields jsonb,
-              request_id text, ip text, user_agent text)`,
-      [
-        JSON.stringify(
-          chained.map((r) => ({
-            id: r.id,
-            seq: r.seq.toString(),
-            prev_hash: r.prevHash,
-            hash: r.hash,
-            at: r.at.toISOString(),
-            action: r.action,
-            actor_id: r.actorId,
-            actor_role: r.actorRole,
-            session_id: r.sessionId,
-            patient_id: r.patientId,
-            purpose: r.purpose,
-            outcome: r.outcome,
-            fields: r.fields,
-            request_id: r.requestId,
-            ip: r.ip,
-            user_agent: r.userAgent,
-          })),
-        ),
-      ],
+  }
+
+  /** One JSON document for the whole batch: a page of 100 patients is one statement, not 1,500 bound values. */
+  private batchJson(chained: ChainedRow[]): string {
+    return JSON.stringify(
+      chained.map((r) => ({
+        id: r.id,
+        seq: r.seq.toString(),
+        prev_hash: r.prevHash,
+        hash: r.hash,
+        at: r.at.toISOString(),
+        action: r.action,
+        actor_id: r.actorId,
+        actor_role: r.actorRole,
+        session_id: r.sessionId,
+        patient_id: r.patientId,
+        purpose: r.purpose,
+        outcome: r.outcome,
+        fields: r.fields,
+        request_id: r.requestId,
+        ip: r.ip,
+        user_agent: r.userAgent,
+      })),
     );
-    return chained;
   }
 
   /** Takes the chain lock inside `em`'s transaction, so that what the caller reads next is a consistent head. */

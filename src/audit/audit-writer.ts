@@ -1,6 +1,12 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
-import type { AuditChain, AuditRow } from './audit-chain';
+import type { AuditChain, AuditRow, RawSession } from './audit-chain';
+
+/** The parts of a node-postgres client the writer uses (the ORM's pool hands these out). */
+interface PgConnection {
+  query(sql: string): Promise<{ rows: unknown[] } | { rows: unknown[] }[]>;
+  escapeLiteral(value: string): string;
+}
 
 interface Waiter {
   rows: AuditRow[];
@@ -47,16 +53,29 @@ export class AuditWriter {
     while (this.queue.length > 0) {
       const batch = this.takeBatch();
       try {
-        await this.orm.em.fork().transactional((em) =>
-          this.chain.append(
-            em,
-            batch.flatMap((w) => w.rows),
-          ),
-        );
+        await this.commit(batch.flatMap((w) => w.rows));
         for (const waiter of batch) waiter.resolve();
       } catch (error) {
         for (const waiter of batch) waiter.reject(error);
       }
+    }
+  }
+
+  /** One transaction on a connection borrowed from the ORM's pool (two round trips: AuditChain.appendAlone). */
+  private async commit(rows: AuditRow[]): Promise<void> {
+    const client = this.orm.em.getConnection().getKnex().client;
+    const connection = (await client.acquireConnection()) as PgConnection;
+    try {
+      const session: RawSession = {
+        query: async (sql) => {
+          const results = await connection.query(sql);
+          return (Array.isArray(results) ? results : [results]).map((result) => result.rows);
+        },
+        literal: (value) => connection.escapeLiteral(value),
+      };
+      await this.chain.appendAlone(session, rows);
+    } finally {
+      await client.releaseConnection(connection);
     }
   }
 

@@ -119,6 +119,26 @@ describe('the audit hash chain', () => {
       // A write outside that transaction, awaited inside it: without the bound this would never return.
       await expect(impatient.append(app.services.orm.em.fork(), [entry(2)])).rejects.toThrow(/lock timeout/);
     });
+    // The failed transaction was rolled back: the pooled connections it used take the next appends.
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) => impatient.append(app.services.orm.em.fork(), [entry(i + 3)])),
+    );
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it('stores quotes, backslashes and dollar patterns in a row exactly as given (the batch goes in as one literal)', async () => {
+    const userAgent = `O'Brien \\ \\' $' $& $$ $1 $rows '); DROP TABLE audit_events; -- "é"`;
+    const requestId = `req-${tag}-quoted`;
+    await app.services.audit.append(app.services.orm.em.fork(), [
+      { ...entry(1), userAgent, requestId, fields: ["it's", '$&'] },
+    ]);
+
+    const [row] = await rawQuery<{ user_agent: string; fields: string[] }>(
+      app.db.url,
+      'SELECT user_agent, fields FROM audit_events WHERE request_id = $1',
+      [requestId],
+    );
+    expect(row).toEqual({ user_agent: userAgent, fields: ["it's", '$&'] });
     expect((await verify()).ok).toBe(true);
   });
 
