@@ -11,6 +11,14 @@ export type { Relation };
 /** Purpose of use recorded in the audit trail (HL7 PurposeOfUse, simplified). */
 export type Purpose = 'TREATMENT' | 'EMERGENCY' | 'OPERATIONS' | 'PAYMENT' | 'DATA_SHARING' | 'SELF_ACCESS';
 
+/** The values `AccessService.decisionColumns` selects for one patient. */
+export interface DecisionColumns {
+  access_on_team: boolean;
+  access_glass: boolean;
+  access_sensitive: boolean;
+  access_restricted: boolean;
+}
+
 /** What the caller may do with one patient's record. */
 export interface PatientAccess {
   relation: Relation;
@@ -46,7 +54,27 @@ export class AccessService {
    * patient's own (Art. 15); legal access by PRIVACY_OFFICER and AUDITOR goes through their own queries.
    */
   async decide(em: EntityManager, actor: Actor, patientIds: string[]): Promise<Map<string, PatientAccess>> {
-    const out = await this.decideUnrestricted(em, actor, patientIds);
+    const ids = [...new Set(patientIds)];
+    if (ids.length === 0) return new Map();
+    const columns = this.decisionColumns(actor, 'ids.id');
+    if (columns) {
+      // The same columns a list or search selects beside its rows (issue 11): one rule, asked two ways. The
+      // outer join keeps ids without a row, so an ADMIN's answer for a missing patient is the same as before
+      // the join existed (NOT_FOUND from the load, not a refusal). em.execute, not the raw connection: inside
+      // a caller's transaction this sees its uncommitted rows.
+      const rows = await em.execute<(DecisionColumns & { patient_id: string })[]>(
+        `SELECT ids.id AS patient_id, ${columns.sql}
+         FROM unnest(ARRAY[?]::uuid[]) AS ids(id) LEFT JOIN patients p ON p.id = ids.id`,
+        [...columns.params, ids],
+      );
+      const out = new Map<string, PatientAccess>();
+      for (const row of rows) {
+        const access = this.fromColumns(actor, row);
+        if (access) out.set(row.patient_id, access);
+      }
+      return out;
+    }
+    const out = await this.decideByRole(em, actor, ids);
     const limited = [...out].filter(([, access]) => !RESTRICTION_SURVIVING_PURPOSES.includes(access.purpose));
     if (limited.length === 0) return out;
     const restricted = await em.execute<{ id: string }[]>(
@@ -57,28 +85,66 @@ export class AccessService {
     return out;
   }
 
-  private async decideUnrestricted(
-    em: EntityManager,
-    actor: Actor,
-    patientIds: string[],
-  ): Promise<Map<string, PatientAccess>> {
+  /**
+   * For the staff roles (ADMIN, PHYSICIAN, NURSE, RECEPTIONIST, BILLING): SQL select-list items, on a patient id
+   * expression and alias `p` for the patient row, that carry everything the decision needs (care team, an open
+   * break-glass grant, sensitive-data consent, restriction); `fromColumns` turns them into the decision. A list or
+   * search selects them beside its rows, so its decisions cost no statement of their own. `null` for the other
+   * roles, which `decide` answers another way.
+   */
+  decisionColumns(actor: Actor, patientId = 'p.id'): { sql: string; params: unknown[] } | null {
+    const restricted = 'p.restricted_at IS NOT NULL AS access_restricted';
+    switch (actor.role) {
+      case 'RECEPTIONIST':
+      case 'BILLING':
+        return {
+          sql: `false AS access_on_team, false AS access_glass, false AS access_sensitive, ${restricted}`,
+          params: [],
+        };
+      case 'ADMIN':
+      case 'PHYSICIAN':
+      case 'NURSE': {
+        // The consent column repeats ConsentService.currentlyGiven's rule: the newest record of the type decides.
+        const glass =
+          actor.role === 'ADMIN'
+            ? 'false'
+            : `EXISTS (SELECT 1 FROM break_glass_grants g WHERE g.user_id = ? AND g.patient_id = ${patientId}
+                 AND g.revoked_at IS NULL AND g.expires_at > now())`;
+        return {
+          sql: `EXISTS (SELECT 1 FROM care_team_members c WHERE c.user_id = ? AND c.patient_id = ${patientId}) AS access_on_team,
+             ${glass} AS access_glass,
+             COALESCE((SELECT s.given FROM consents s WHERE s.patient_id = ${patientId} AND s.type = ?
+                       ORDER BY s.at DESC, s.id DESC LIMIT 1), false) AS access_sensitive,
+             ${restricted}`,
+          params: [actor.userId, ...(actor.role === 'ADMIN' ? [] : [actor.userId]), ConsentType.SENSITIVE_DATA],
+        };
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** The decision that `decisionColumns`' values carry for `actor`; null when the patient is out of reach. */
+  fromColumns(actor: Actor, row: DecisionColumns): PatientAccess | null {
+    let access: PatientAccess | null = null;
+    if (row.access_glass) access = { relation: 'BREAK_GLASS', purpose: 'EMERGENCY', sensitive: true };
+    else if (row.access_on_team)
+      access = { relation: 'CARE_TEAM', purpose: 'TREATMENT', sensitive: row.access_sensitive };
+    else if (actor.role === 'ADMIN' || actor.role === 'RECEPTIONIST')
+      access = { relation: 'STAFF', purpose: 'OPERATIONS', sensitive: false };
+    else if (actor.role === 'BILLING') access = { relation: 'STAFF', purpose: 'PAYMENT', sensitive: false };
+    if (access && row.access_restricted && !RESTRICTION_SURVIVING_PURPOSES.includes(access.purpose)) return null;
+    return access;
+  }
+
+  /** Decisions for the roles without decision columns: the patient's own record, consented sharing, nothing. */
+  private async decideByRole(em: EntityManager, actor: Actor, ids: string[]): Promise<Map<string, PatientAccess>> {
     const out = new Map<string, PatientAccess>();
-    const ids = [...new Set(patientIds)];
-    if (ids.length === 0) return out;
     switch (actor.role) {
       case 'PATIENT':
         if (actor.patientId && ids.includes(actor.patientId)) {
           out.set(actor.patientId, { relation: 'SELF', purpose: 'SELF_ACCESS', sensitive: true });
         }
-        return out;
-      case 'AUDITOR':
-      case 'PRIVACY_OFFICER':
-        return out;
-      case 'RECEPTIONIST':
-        for (const id of ids) out.set(id, { relation: 'STAFF', purpose: 'OPERATIONS', sensitive: false });
-        return out;
-      case 'BILLING':
-        for (const id of ids) out.set(id, { relation: 'STAFF', purpose: 'PAYMENT', sensitive: false });
         return out;
       case 'INTEGRATOR': {
         if (!actor.scopes?.includes(PATIENT_READ_SCOPE)) return out;
@@ -89,38 +155,9 @@ export class AccessService {
         }
         return out;
       }
-      case 'ADMIN':
-      case 'PHYSICIAN':
-      case 'NURSE': {
-        // One statement for care team, break-glass and sensitive-data consent (issue 11: three queries, two of them
-        // in sequence, were most of a findPatients request). The consent column repeats ConsentService.currentlyGiven's
-        // rule: the newest record of the type decides. em.execute, not the raw connection: inside a caller's
-        // transaction this sees its uncommitted rows.
-        const glassSql =
-          actor.role === 'ADMIN'
-            ? 'false'
-            : `EXISTS (SELECT 1 FROM break_glass_grants g WHERE g.user_id = ? AND g.patient_id = ids.id
-                 AND g.revoked_at IS NULL AND g.expires_at > now())`;
-        const rows = await em.execute<{ patient_id: string; on_team: boolean; glass: boolean; sensitive: boolean }[]>(
-          `SELECT ids.id AS patient_id,
-             EXISTS (SELECT 1 FROM care_team_members c WHERE c.user_id = ? AND c.patient_id = ids.id) AS on_team,
-             ${glassSql} AS glass,
-             COALESCE((SELECT s.given FROM consents s WHERE s.patient_id = ids.id AND s.type = ?
-                       ORDER BY s.at DESC, s.id DESC LIMIT 1), false) AS sensitive
-           FROM unnest(ARRAY[?]::uuid[]) AS ids(id)`,
-          [actor.userId, ...(actor.role === 'ADMIN' ? [] : [actor.userId]), ConsentType.SENSITIVE_DATA, ids],
-        );
-        for (const row of rows) {
-          if (row.glass) out.set(row.patient_id, { relation: 'BREAK_GLASS', purpose: 'EMERGENCY', sensitive: true });
-          else if (row.on_team)
-            out.set(row.patient_id, { relation: 'CARE_TEAM', purpose: 'TREATMENT', sensitive: row.sensitive });
-        }
-        if (actor.role === 'ADMIN') {
-          for (const id of ids)
-            if (!out.has(id)) out.set(id, { relation: 'STAFF', purpose: 'OPERATIONS', sensitive: false });
-        }
+      default:
+        // AUDITOR and PRIVACY_OFFICER read through their own queries; any other role reaches nobody.
         return out;
-      }
     }
   }
 

@@ -80,6 +80,15 @@ function deniedInRequest(ctx: GraphQLContext): Set<string> {
   return set;
 }
 
+/**
+ * Records a decision made elsewhere in this request (the decision columns a list or search selected beside its
+ * rows: AccessService.decisionColumns); `null` means out of reach. A decision already made is kept.
+ */
+export function remember(ctx: GraphQLContext, patientId: string, access: PatientAccess | null): void {
+  const known = decisions(ctx);
+  if (!known.has(patientId)) known.set(patientId, access);
+}
+
 /** A decision already made in this request (synchronous, for field-level redaction); undefined otherwise. */
 export function reachedAccess(ctx: GraphQLContext, patientId: string): PatientAccess | undefined {
   return decisions(ctx).get(patientId) ?? undefined;

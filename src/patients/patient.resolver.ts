@@ -1,12 +1,13 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { Arg, Ctx, FieldResolver, ID, Info, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
 
-import { reach, reachOne } from '../access/reach';
+import { reach, reachedAccess, reachOne, remember } from '../access/reach';
+import { isUuid } from '../db/ids';
 import { requireActor } from '../access/role.guard';
-import type { PatientAccess } from '../access/access.service';
+import type { DecisionColumns, PatientAccess } from '../access/access.service';
 import { allowed } from '../audit/audit.service';
 import { BatchLoader, loaderFor } from '../db/batch-loader';
-import type { GraphQLContext } from '../graphql/context';
+import type { Actor, GraphQLContext } from '../graphql/context';
 import { AppError, badUserInput, forbidden } from '../graphql/errors';
 import { DateScalar } from '../graphql/scalars';
 import { NOT_PHI_INPUT, NotPhiInput, PhiArg } from '../phi/phi.decorator';
@@ -15,6 +16,7 @@ import { PhiCategory } from '../phi/phi.types';
 import { Encounter } from './encounter.entity';
 import { EncounterInput, PatientInput, PatientPage, PatientUpdateInput } from './patient.inputs';
 import { Patient } from './patient.entity';
+import type { ListScope } from './patient.service';
 
 /** Names of the fields a query selects on the returned object (for the audit row; no values). */
 function selectedFields(info: GraphQLResolveInfo, nested?: string): string[] {
@@ -44,6 +46,40 @@ async function auditReads(
 }
 
 /**
+ * The caller's list scope; for roles with decision columns the query also carries each row's access decision,
+ * remembered for this request, so `reach` asks no statement of its own for the rows it returns.
+ */
+function listScope(ctx: GraphQLContext, actor: Actor): ListScope {
+  const scope = ctx.services.access.listScope(actor) ?? { sql: 'true', params: [] };
+  const columns = decisionColumns(ctx, actor);
+  return columns ? { ...scope, columns } : scope;
+}
+
+function decisionColumns(ctx: GraphQLContext, actor: Actor): ListScope['columns'] {
+  const access = ctx.services.access;
+  const columns = access.decisionColumns(actor);
+  if (!columns) return undefined;
+  return {
+    ...columns,
+    take: (patientId, values) =>
+      remember(ctx, patientId, access.fromColumns(actor, values as unknown as DecisionColumns)),
+  };
+}
+
+/**
+ * `reachOne` and the patient's row. For roles with decision columns both come from one statement; the decision
+ * is then made exactly as `reachOne` makes it (a refusal records its DENIED row and answers NOT_FOUND), and an id
+ * with no row falls back to `reachOne` and `get`, so a missing patient takes the same path as before.
+ */
+async function reachAndGet(ctx: GraphQLContext, id: string): Promise<{ access: PatientAccess; patient: Patient }> {
+  const actor = ctx.actor;
+  const columns = actor && isUuid(id) && reachedAccess(ctx, id) === undefined ? decisionColumns(ctx, actor) : undefined;
+  const row = columns ? await ctx.services.patients.row(ctx.em, id, { sql: 'true', params: [], columns }) : null;
+  const access = await reachOne(ctx, id);
+  return { access, patient: row ?? (await ctx.services.patients.get(ctx.em, id)) };
+}
+
+/**
  * Patients: registration, reading, cursor pages and exact-match search. Role gates are shield
  * rules (patient.rules.ts); which patients a caller reaches is the access service's answer, asked
  * on every path, and a patient out of reach answers exactly like one that does not exist.
@@ -56,8 +92,7 @@ export class PatientResolver {
     @Ctx() ctx: GraphQLContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<Patient> {
-    const access = await reachOne(ctx, id);
-    const patient = await ctx.services.patients.get(ctx.em, id);
+    const { access, patient } = await reachAndGet(ctx, id);
     await auditReads(ctx, 'patient.read', new Map([[patient.id, access]]), selectedFields(info));
     return patient;
   }
@@ -70,7 +105,7 @@ export class PatientResolver {
     @Info() info: GraphQLResolveInfo,
   ): Promise<PatientPage> {
     const actor = requireActor(ctx);
-    const page = await ctx.services.patients.page(ctx.em, first, after, ctx.services.access.listScope(actor));
+    const page = await ctx.services.patients.page(ctx.em, first, after, listScope(ctx, actor));
     const nodes = await this.reachable(ctx, page.nodes, selectedFields(info, 'nodes'));
     return { nodes, count: nodes.length, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
   }
@@ -105,12 +140,12 @@ export class PatientResolver {
     const rows = await ctx.services.patients.search(
       ctx.em,
       { ssn, email, phone, mrn, lastName, dateOfBirth },
-      ctx.services.access.listScope(actor),
+      listScope(ctx, actor),
     );
     return this.reachable(ctx, rows, selectedFields(info));
   }
 
-  /** Keeps the rows the caller reaches (the list scope already should) and audits them. */
+  /** Keeps the rows the caller reaches (the list scope already should; its decisions are reused) and audits them. */
   private async reachable(ctx: GraphQLContext, rows: Patient[], fields: string[]): Promise<Patient[]> {
     const access = await reach(
       ctx,
@@ -231,8 +266,7 @@ export class EncounterResolver {
     @Ctx() ctx: GraphQLContext,
     @Info() info: GraphQLResolveInfo,
   ): Promise<Patient> {
-    const access = await reachOne(ctx, encounter.patientId);
-    const patient = await ctx.services.patients.get(ctx.em, encounter.patientId);
+    const { access, patient } = await reachAndGet(ctx, encounter.patientId);
     await auditReads(ctx, 'patient.read', new Map([[patient.id, access]]), selectedFields(info));
     return patient;
   }

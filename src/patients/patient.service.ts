@@ -12,6 +12,13 @@ import * as valid from './patient.validation';
 
 export const MAX_PAGE_SIZE = 100;
 
+/** How patient rows are selected without the QueryBuilder (see PatientService.select). */
+interface PatientColumns {
+  select: string;
+  fields: Set<string>;
+  fieldOf(property: string): string;
+}
+
 /** Search criteria of `findPatients`; every given criterion must match exactly. */
 export interface PatientSearch {
   ssn?: string | null;
@@ -26,6 +33,11 @@ export interface PatientSearch {
 export interface ListScope {
   sql: string;
   params: unknown[];
+  /**
+   * Extra select-list items (alias `p`) computed beside each row, such as the caller's access decision; their
+   * values are handed to `take` with the row's id and are not part of the returned rows.
+   */
+  columns?: { sql: string; params: unknown[]; take(patientId: string, values: Record<string, unknown>): void };
 }
 
 function address(input: AddressInput, field: string) {
@@ -82,6 +94,8 @@ function decodeCursor(cursor: string): [string, string] {
  * rows whose PHI stays ciphertext until a field resolver decides the caller may see it.
  */
 export class PatientService {
+  private columns?: PatientColumns;
+
   constructor(private readonly vault: PhiVault) {}
 
   /**
@@ -134,6 +148,13 @@ export class PatientService {
     return patient;
   }
 
+  /** One patient as a plain row (no managed entity), or null; `scope` as for `page`. */
+  async row(em: EntityManager, id: string, scope?: ListScope | null): Promise<Patient | null> {
+    if (!isUuid(id)) return null;
+    const [patient] = await this.select(em, ['p.id = ?'], [id], 1, scope);
+    return patient ?? null;
+  }
+
   /** A page of patients in registration order, read as plain rows (no managed entities). */
   async page(
     em: EntityManager,
@@ -144,17 +165,14 @@ export class PatientService {
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
       throw badUserInput(`first must be between 1 and ${MAX_PAGE_SIZE}`, 'first');
     }
-    const qb = em
-      .createQueryBuilder(Patient, 'p')
-      .select('*')
-      .orderBy({ createdAt: 'asc', id: 'asc' })
-      .limit(first + 1);
+    const conditions: string[] = [];
+    const params: unknown[] = [];
     if (after) {
       const [at, id] = decodeCursor(after);
-      qb.where({ $or: [{ createdAt: { $gt: new Date(at) } }, { createdAt: new Date(at), id: { $gt: id } }] });
+      conditions.push('(p.created_at > ? OR (p.created_at = ? AND p.id > ?))');
+      params.push(new Date(at), new Date(at), id);
     }
-    if (scope) qb.andWhere(scope.sql, scope.params);
-    const rows = (await qb.execute('all', true)) as unknown as Patient[];
+    const rows = await this.select(em, conditions, params, first + 1, scope);
     const nodes = rows.slice(0, first);
     const last = nodes.at(-1);
     return { nodes, endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > first };
@@ -162,11 +180,13 @@ export class PatientService {
 
   /** Exact-match search through blind indexes: no decryption, an ordinary index lookup. */
   async search(em: EntityManager, criteria: PatientSearch, scope?: ListScope | null): Promise<Patient[]> {
-    const where: Record<string, string> = {};
-    if (criteria.ssn) where.ssnBidx = this.vault.indexFor(em, 'Patient', 'ssn', valid.ssn(criteria.ssn));
-    if (criteria.email) where.emailBidx = this.vault.indexFor(em, 'Patient', 'email', valid.email(criteria.email));
-    if (criteria.phone) where.phoneBidx = this.vault.indexFor(em, 'Patient', 'phone', valid.phone(criteria.phone));
-    if (criteria.mrn) where.mrnBidx = this.vault.indexFor(em, 'Patient', 'mrn', valid.mrn(criteria.mrn));
+    const where: [property: string, digest: string][] = [];
+    if (criteria.ssn) where.push(['ssnBidx', this.vault.indexFor(em, 'Patient', 'ssn', valid.ssn(criteria.ssn))]);
+    if (criteria.email)
+      where.push(['emailBidx', this.vault.indexFor(em, 'Patient', 'email', valid.email(criteria.email))]);
+    if (criteria.phone)
+      where.push(['phoneBidx', this.vault.indexFor(em, 'Patient', 'phone', valid.phone(criteria.phone))]);
+    if (criteria.mrn) where.push(['mrnBidx', this.vault.indexFor(em, 'Patient', 'mrn', valid.mrn(criteria.mrn))]);
     if (criteria.lastName || criteria.dateOfBirth) {
       if (!criteria.lastName || !criteria.dateOfBirth) {
         throw badUserInput(
@@ -175,17 +195,71 @@ export class PatientService {
         );
       }
       const lastName = valid.text(criteria.lastName, 'lastName', valid.TEXT_LIMITS.name);
-      where.nameDobBidx = this.vault.compoundIndexFor(em, 'Patient', 'nameDob', [lastName, criteria.dateOfBirth]);
+      where.push([
+        'nameDobBidx',
+        this.vault.compoundIndexFor(em, 'Patient', 'nameDob', [lastName, criteria.dateOfBirth]),
+      ]);
     }
-    if (Object.keys(where).length === 0) throw badUserInput('give at least one search criterion');
-    const qb = em
-      .createQueryBuilder(Patient, 'p')
-      .select('*')
-      .where(where)
-      .orderBy({ createdAt: 'asc', id: 'asc' })
-      .limit(MAX_PAGE_SIZE);
-    if (scope) qb.andWhere(scope.sql, scope.params);
-    return (await qb.execute('all', true)) as unknown as Patient[];
+    if (where.length === 0) throw badUserInput('give at least one search criterion');
+    const columns = this.columnsOf(em);
+    return this.select(
+      em,
+      where.map(([property]) => `p.${columns.fieldOf(property)} = ?`),
+      where.map(([, digest]) => digest),
+      MAX_PAGE_SIZE,
+      scope,
+    );
+  }
+
+  /**
+   * Patients as plain rows (no managed entities, no QueryBuilder: issue 11 measured its query building as a
+   * visible share of a search), in registration order. Column names come from the entity's metadata and values
+   * are bound parameters; `scope` adds its condition and, with `columns`, values computed beside each row.
+   */
+  private async select(
+    em: EntityManager,
+    conditions: string[],
+    params: unknown[],
+    limit: number,
+    scope?: ListScope | null,
+  ): Promise<Patient[]> {
+    const columns = this.columnsOf(em);
+    const extra = scope?.columns;
+    const where = scope ? [...conditions, `(${scope.sql})`] : conditions;
+    const raw = await em.execute<Record<string, unknown>[]>(
+      `SELECT ${columns.select}${extra ? `, ${extra.sql}` : ''} FROM patients p
+       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY p.created_at ASC, p.id ASC LIMIT ?`,
+      [...(extra?.params ?? []), ...params, ...(scope?.params ?? []), limit],
+    );
+    const comparator = em.getComparator();
+    return raw.map((row) => {
+      const columnsOfRow = {} as Record<string, unknown>;
+      const values = {} as Record<string, unknown>;
+      for (const key of Object.keys(row)) (columns.fields.has(key) ? columnsOfRow : values)[key] = row[key];
+      // The ORM's own column-to-property mapping (names and conversions, dates included), without an entity.
+      const patient = comparator.mapResult(Patient.name, columnsOfRow) as unknown as Patient;
+      extra?.take(patient.id, values);
+      return patient;
+    });
+  }
+
+  /** The patient table's columns, from the entity metadata (read once). */
+  private columnsOf(em: EntityManager): PatientColumns {
+    if (this.columns) return this.columns;
+    const meta = em.getMetadata().get(Patient.name);
+    const props = meta.props.filter((prop) => prop.persist !== false && prop.fieldNames?.length === 1);
+    const field = new Map(props.map((prop) => [prop.name as string, prop.fieldNames[0]]));
+    this.columns = {
+      select: props.map((prop) => `p.${prop.fieldNames[0]}`).join(', '),
+      fields: new Set(field.values()),
+      fieldOf: (property) => {
+        const name = field.get(property);
+        if (!name) throw new Error(`Patient has no column for ${property}`);
+        return name;
+      },
+    };
+    return this.columns;
   }
 
   /** Records an encounter for an existing patient, by the given clinician. */
