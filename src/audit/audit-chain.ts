@@ -10,9 +10,9 @@ const CHAIN_LOCK = 'hms.audit_chain';
 /** The head of the chain: the row every append links to. */
 const HEAD_SQL = 'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1';
 
-/** The batch insert, given the batch's JSON as a placeholder or as a literal quoted by the driver. */
+/** The batch insert, given the SQL expression of the batch's JSON text (a placeholder, or decoded base64). */
 function insertSql(rows: string): string {
-  // A function, not a replacement string: `$'` or `$&` inside a quoted user agent must stay text.
+  // A function, not a replacement string: no `$&`-style pattern in `rows` is ever interpreted.
   return INSERT_SQL.replace('$rows', () => rows);
 }
 
@@ -20,7 +20,7 @@ const INSERT_SQL = `INSERT INTO audit_events (id, seq, prev_hash, hash, at, acti
        patient_id, purpose, outcome, fields, request_id, ip, user_agent)
   SELECT r.id, r.seq, r.prev_hash, r.hash, r.at, r.action, r.actor_id, r.actor_role, r.session_id, r.patient_id,
          r.purpose, r.outcome, ARRAY(SELECT jsonb_array_elements_text(r.fields)), r.request_id, r.ip, r.user_agent
-  FROM jsonb_to_recordset($rows::jsonb) AS r(id uuid, seq bigint, prev_hash text, hash text, at timestamptz,
+  FROM jsonb_to_recordset(($rows)::jsonb) AS r(id uuid, seq bigint, prev_hash text, hash text, at timestamptz,
        action text, actor_id uuid, actor_role text, session_id uuid, patient_id uuid, purpose text, outcome text,
        fields jsonb, request_id text, ip text, user_agent text)`;
 
@@ -33,8 +33,6 @@ interface HeadRow {
 export interface RawSession {
   /** Runs a string of statements without parameters; one result (its rows) per statement. */
   query(sql: string): Promise<unknown[][]>;
-  /** `value` as an SQL string literal, quoted by the driver. */
-  literal(value: string): string;
 }
 
 /** One audit row as stored, before it takes its place in the chain. No PHI values, ever: ids, names and codes. */
@@ -132,16 +130,18 @@ export class AuditChain {
    * Appends rows in a transaction of their own, in two round trips on one connection: BEGIN with the lock and the
    * head read, then the INSERT with COMMIT (issue 11: BEGIN, lock and head, INSERT, COMMIT as four round trips were
    * a visible share of every audited read, and the lock was held across three of them). Both are multi-statement
-   * strings, which PostgreSQL runs in order only without bound parameters, so the batch goes in as one literal
-   * quoted by the driver (`session.literal`); it holds the JSON of rows this process built, never a raw client
-   * value in SQL position. On any error the transaction is rolled back and the error thrown.
+   * strings, which PostgreSQL runs in order only without bound parameters, so the batch goes in as base64 text:
+   * nothing else is interpolated, and base64 (A-Z a-z 0-9 + / =) holds no quote or backslash that could end the
+   * literal, whatever a user agent or field name contains. On any error the transaction is rolled back and the
+   * error thrown.
    */
   async appendAlone(session: RawSession, rows: AuditRow[]): Promise<ChainedRow[]> {
     if (rows.length === 0) return [];
     try {
       const results = await session.query(`BEGIN; ${this.lockStatements()}; ${HEAD_SQL}`);
       const chained = this.link(results.at(-1) as HeadRow[], rows);
-      await session.query(`${insertSql(session.literal(this.batchJson(chained)))}; COMMIT`);
+      const base64 = Buffer.from(this.batchJson(chained), 'utf8').toString('base64');
+      await session.query(`${insertSql(`convert_from(decode('${base64}', 'base64'), 'UTF8')`)}; COMMIT`);
       return chained;
     } catch (error) {
       await session.query('ROLLBACK').catch(() => undefined);

@@ -5,7 +5,6 @@ import type { AuditChain, AuditRow, RawSession } from './audit-chain';
 /** The parts of a node-postgres client the writer uses (the ORM's pool hands these out). */
 interface PgConnection {
   query(sql: string): Promise<{ rows: unknown[] } | { rows: unknown[] }[]>;
-  escapeLiteral(value: string): string;
 }
 
 interface Waiter {
@@ -71,7 +70,6 @@ export class AuditWriter {
           const results = await connection.query(sql);
           return (Array.isArray(results) ? results : [results]).map((result) => result.rows);
         },
-        literal: (value) => connection.escapeLiteral(value),
       };
       await this.chain.appendAlone(session, rows);
     } finally {

@@ -126,7 +126,7 @@ describe('the audit hash chain', () => {
     expect((await verify()).ok).toBe(true);
   });
 
-  it('stores quotes, backslashes and dollar patterns in a row exactly as given (the batch goes in as one literal)', async () => {
+  it('stores quotes, backslashes and dollar patterns in a row exactly as given (the batch goes in as base64 text)', async () => {
     const userAgent = `O'Brien \\ \\' $' $& $$ $1 $rows '); DROP TABLE audit_events; -- "é"`;
     const requestId = `req-${tag}-quoted`;
     await app.services.audit.append(app.services.orm.em.fork(), [
