@@ -33,8 +33,9 @@ export class DataKeyService {
   // Subject id -> id of its newest data key; ids only, no key material. Entries expire so that a
   // version created by another process is used for new writes within ACTIVE_KEY_RECHECK_MS.
   private readonly activeBySubject = new LRUCache<string, string>({ max: 100_000, ttl: ACTIVE_KEY_RECHECK_MS });
-  private pending = new Map<string, { resolve: (k: Uint8Array) => void; reject: (e: unknown) => void }[]>();
+  private pending = new Map<string, { resolve: (k: Uint8Array) => void; reject: (e: unknown) => void }>();
   private pendingEm?: EntityManager;
+  private readonly loading = new Map<string, Promise<Uint8Array>>();
 
   constructor(
     readonly ring: MasterKeyRing,
@@ -81,15 +82,23 @@ export class DataKeyService {
   keyById(em: EntityManager, id: string): Promise<Uint8Array> {
     const cached = this.cache.get(id);
     if (cached) return Promise.resolve(cached);
-    return new Promise((resolve, reject) => {
-      const waiting = this.pending.get(id);
-      if (waiting) waiting.push({ resolve, reject });
-      else this.pending.set(id, [{ resolve, reject }]);
+    // A load already queued or on its way to the database answers this caller too, so requests
+    // that miss the same key in different ticks (a patient and its encounters) share one query.
+    const loading = this.loading.get(id);
+    if (loading) return loading;
+    const load = new Promise<Uint8Array>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
       if (!this.pendingEm) {
         this.pendingEm = em;
         process.nextTick(() => void this.flushPending());
       }
     });
+    this.loading.set(id, load);
+    const settled = (): void => {
+      if (this.loading.get(id) === load) this.loading.delete(id);
+    };
+    load.then(settled, settled);
+    return load;
   }
 
   private async flushPending(): Promise<void> {
@@ -102,18 +111,17 @@ export class DataKeyService {
         .getConnection()
         .execute('SELECT * FROM data_keys WHERE id IN (?)', [[...batch.keys()]]);
       const byId = new Map(rows.map((r) => [r.id, r]));
-      for (const [id, waiters] of batch) {
+      for (const [id, waiter] of batch) {
         try {
           const row = byId.get(id);
           if (!row) throw new KeyDestroyedError(id);
-          const key = this.unwrapRow(row);
-          for (const w of waiters) w.resolve(key);
+          waiter.resolve(this.unwrapRow(row));
         } catch (error) {
-          for (const w of waiters) w.reject(error);
+          waiter.reject(error);
         }
       }
     } catch (error) {
-      for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
+      for (const waiter of batch.values()) waiter.reject(error);
     }
   }
 

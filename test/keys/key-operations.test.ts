@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 
 import { User } from '../../src/auth/user.entity';
 import { runKeyCommand, type ProgressStream } from '../../src/cli/keys.commands';
@@ -548,5 +549,84 @@ describe('crypto-shredding', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.text).toContain('has no data keys');
     expect(malformed.code).toBe(2);
+  });
+});
+
+describe('data key loads', () => {
+  let app: TestApp;
+  let patient: SeededPatient;
+
+  async function waitingOnLocks(): Promise<number> {
+    const [{ n }] = await rawQuery<{ n: number }>(
+      app.db.url,
+      'SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted',
+    );
+    return n;
+  }
+
+  beforeAll(async () => {
+    app = await startTestApp();
+    patient = await seedPatient(app.services, 'loads');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('callers that miss the same key while it is being read share one query, and a later miss reads again', async () => {
+    const cold = servicesWith(app, { MASTER_KEYS: app.config.keys.masterKeys });
+    const [{ id }] = await rawQuery<{ id: string }>(app.db.url, 'SELECT id FROM data_keys WHERE subject_id = $1', [
+      patient.id,
+    ]);
+    const em = cold.orm.em.fork();
+    const execute = jest.spyOn(em.getConnection(), 'execute');
+    const keyReads = (): number => execute.mock.calls.filter(([sql]) => String(sql).includes('data_keys')).length;
+    // Another connection locks the table, so the first read waits in PostgreSQL until the second caller has come.
+    const holder = new Client({ connectionString: app.db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE data_keys IN ACCESS EXCLUSIVE MODE');
+      const first = cold.dataKeys.keyById(em, id);
+      for (let i = 0; i < 200 && (await waitingOnLocks()) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(keyReads()).toBe(1);
+      const second = cold.dataKeys.keyById(em, id);
+      await holder.query('COMMIT');
+      const [a, b] = await Promise.all([first, second]);
+
+      expect(Buffer.from(b)).toEqual(Buffer.from(a));
+      expect(keyReads()).toBe(1);
+      cold.dataKeys.cache.clear();
+      await cold.dataKeys.keyById(em, id);
+      expect(keyReads()).toBe(2);
+    } finally {
+      execute.mockRestore();
+      await holder.end();
+      await cold.close();
+    }
+  });
+
+  it('a key that is not there fails every caller waiting for it, and the failure is not remembered', async () => {
+    const em = app.services.orm.em.fork();
+    const execute = jest.spyOn(em.getConnection(), 'execute');
+    const missing = randomUUID();
+    const holder = new Client({ connectionString: app.db.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE data_keys IN ACCESS EXCLUSIVE MODE');
+      const first = app.services.dataKeys.keyById(em, missing);
+      for (let i = 0; i < 200 && (await waitingOnLocks()) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      const second = app.services.dataKeys.keyById(em, missing);
+      await holder.query('COMMIT');
+
+      await expect(first).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+      await expect(second).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+      await expect(app.services.dataKeys.keyById(em, missing)).rejects.toMatchObject({ code: 'KEY_DESTROYED' });
+      expect(execute.mock.calls.filter(([sql]) => String(sql).includes('data_keys'))).toHaveLength(2);
+    } finally {
+      execute.mockRestore();
+      await holder.end();
+    }
   });
 });
