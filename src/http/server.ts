@@ -13,6 +13,7 @@ import { checkReadiness } from '../db/database';
 import type { GraphQLContext } from '../graphql/context';
 import { createErrorFormatter } from '../graphql/errors';
 import { phiInputGuardPlugin } from '../graphql/input-guard.plugin';
+import { inFlightOperations, type InFlightOperations } from '../graphql/in-flight.plugin';
 import { introspectionPolicyPlugin } from '../graphql/introspection.plugin';
 import { retryAfterPlugin } from '../graphql/retry-after.plugin';
 import { createQueryLimits } from '../graphql/limits.plugin';
@@ -25,7 +26,8 @@ import { reloadTls, tlsServerOptions } from './tls';
 
 /**
  * A started HTTP(S) server with its Apollo instance. `stop` closes the listener at once (new connections are
- * refused), lets in-flight requests finish (up to 10 s, then cuts them) and closes idle keep-alive connections.
+ * refused), lets in-flight requests finish (up to 10 s, then cuts them), closes idle keep-alive connections, and
+ * then waits (up to OPERATIONS_GRACE_MS more) for operations that still run after their client hung up.
  */
 export interface RunningServer {
   httpServer: Server;
@@ -37,6 +39,9 @@ export interface RunningServer {
   reloadTls(): boolean;
 }
 
+/** How long `stop` waits, after the HTTP drain, for operations whose client has gone (main.ts exits at 15 s). */
+const OPERATIONS_GRACE_MS = 4_000;
+
 function clientError(res: Response, status: number, message: string): void {
   res.status(status).json({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
 }
@@ -45,9 +50,12 @@ function clientError(res: Response, status: number, message: string): void {
  * Builds the express 5 app around Apollo Server 5: request ids, security headers, CORS from the
  * allow-list, a body limit, the offline GraphiQL page, health and readiness probes.
  */
-export async function createHttpServer(
-  services: Services,
-): Promise<{ httpServer: Server; tlsServer?: HttpsServer; apollo: ApolloServer<GraphQLContext> }> {
+export async function createHttpServer(services: Services): Promise<{
+  httpServer: Server;
+  tlsServer?: HttpsServer;
+  apollo: ApolloServer<GraphQLContext>;
+  operations: InFlightOperations;
+}> {
   const { config, logger, orm } = services;
   const app = express();
   const tlsServer = config.tls ? createHttpsServer(tlsServerOptions(config.tls), app) : undefined;
@@ -67,6 +75,7 @@ export async function createHttpServer(
 
   // Depth, aliases, cost, tokens, size and persisted queries: a guard before Apollo parses, then a plugin.
   const queryLimits = createQueryLimits(config.graphql);
+  const operations = inFlightOperations();
   const apollo = new ApolloServer<GraphQLContext>({
     schema: await buildExecutableSchema(),
     csrfPrevention: true,
@@ -80,6 +89,7 @@ export async function createHttpServer(
     formatError: createErrorFormatter(logger, { production: config.isProduction }),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      operations.plugin,
       ApolloServerPluginLandingPageDisabled(),
       // Responses are never cacheable (securityHeaders: Cache-Control: no-store), so Apollo's cache hints have no
       // use; the default plugin hooked every resolved field, which wraps every resolver (issue 11: ~2% of a page of
@@ -156,12 +166,12 @@ export async function createHttpServer(
       .json({ errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
   });
 
-  return { httpServer, tlsServer, apollo };
+  return { httpServer, tlsServer, apollo, operations };
 }
 
 /** Creates the server and listens; port 0 picks a free port (tests). */
 export async function startHttpServer(services: Services, port: number, host: string): Promise<RunningServer> {
-  const { httpServer, tlsServer, apollo } = await createHttpServer(services);
+  const { httpServer, tlsServer, apollo, operations } = await createHttpServer(services);
   const { config, logger } = services;
   await new Promise<void>((resolve) => httpServer.listen(port, host, resolve));
   const address = httpServer.address();
@@ -171,7 +181,12 @@ export async function startHttpServer(services: Services, port: number, host: st
     httpServer,
     url: `${tlsServer ? 'https' : 'http'}://${shownHost}:${boundPort}`,
     tls: { enabled: Boolean(tlsServer), mutual: Boolean(config.tls?.clientCaFile) },
-    stop: () => apollo.stop(),
+    stop: async () => {
+      await apollo.stop();
+      const left = await operations.settled(OPERATIONS_GRACE_MS);
+      if (left > 0)
+        logger.warn({ operations: left }, 'stopping with operations still running; their remaining work fails');
+    },
     reloadTls: () => {
       if (!tlsServer || !config.tls) {
         logger.warn('TLS reload asked for, but this server speaks plain HTTP');

@@ -1,6 +1,10 @@
 import { connect, type Socket } from 'node:net';
+import { Client } from 'pg';
 
+import { CHAIN_LOCK } from '../../src/audit/audit-chain';
+import { createAccount, signIn } from '../support/accounts';
 import { startTestApp, type TestApp } from '../support/app';
+import { rawQuery } from '../support/database';
 
 // Graceful shutdown as src/main.ts runs it on SIGTERM: `server.stop()` closes the listener, lets requests in
 // flight finish and closes idle keep-alive connections. A request is held "in flight" by sending its headers and
@@ -85,5 +89,74 @@ describe('graceful shutdown', () => {
     expect(response).toContain('"data":{"health"');
     await stopping;
     expect(stopped).toBe(true);
+  });
+});
+
+describe('graceful shutdown after a client has hung up', () => {
+  let app: TestApp;
+  let holder: Client | undefined;
+
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+
+  afterAll(async () => {
+    await holder?.end().catch(() => undefined);
+    await app?.close();
+  });
+
+  it('lets the operation finish and commit its audit row before the keys are destroyed', async () => {
+    const { accessToken } = await signIn(app, await createAccount(app, 'RECEPTIONIST'));
+    const lastName = `Hangup${Date.now()}`;
+    const body = JSON.stringify({
+      query: 'mutation($input: PatientInput!) { createPatient(input: $input) { id firstName } }',
+      variables: { input: { firstName: 'Dora', lastName, dateOfBirth: '1981-03-04', sex: 'FEMALE' } },
+    });
+    // Another connection holds the audit chain lock, so the mutation runs up to its audit append and waits there.
+    holder = new Client({ connectionString: app.db.url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', [CHAIN_LOCK]);
+
+    const socket = await open(app.url);
+    socket.on('error', () => undefined);
+    socket.write(
+      [
+        'POST /graphql HTTP/1.1',
+        `Host: ${new URL(app.url).host}`,
+        'Content-Type: application/json',
+        `Authorization: Bearer ${accessToken}`,
+        `Content-Length: ${Buffer.byteLength(body)}`,
+        '',
+        body,
+      ].join('\r\n'),
+    );
+    const waiting = async () =>
+      (
+        await rawQuery<{ n: number }>(
+          app.db.url,
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+      )[0].n;
+    for (let i = 0; i < 200 && (await waiting()) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(await waiting()).toBe(1);
+    socket.destroy(); // the client hangs up: for the HTTP drain, nothing is in flight any more
+
+    let stopped = false;
+    const stopping = app.server.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stopped).toBe(false);
+
+    await holder.query('COMMIT');
+    await stopping;
+    const rows = await rawQuery<{ action: string; outcome: string }>(
+      app.db.url,
+      "SELECT action, outcome FROM audit_events WHERE action = 'patient.create'",
+    );
+    expect(rows).toEqual([{ action: 'patient.create', outcome: 'ALLOWED' }]);
+    expect(await rawQuery(app.db.url, 'SELECT id FROM patients')).toHaveLength(1);
+    expect(app.logs.text()).not.toMatch(/KEY_DESTROYED|operations still running/);
   });
 });
