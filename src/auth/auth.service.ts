@@ -118,10 +118,17 @@ export class AuthService {
     }
 
     await this.upgradeHashIfNeeded(em, user, password, client.log);
+    const second = user.totpEnabledAt
+      ? 'verify'
+      : this.config.auth.mfaRequiredRoles.includes(user.role)
+        ? 'enrol'
+        : null;
+    // The password step is passed: its lockout counter clears. A session started here clears it in
+    // the same transaction that creates the session (SessionService.start), so only the
+    // second-factor paths need a statement of their own.
+    if (second === null) return { kind: 'session', tokens: await this.sessions.start(em, user, client, null) };
     await em.execute('UPDATE users SET failed_login_count = 0, locked_until = NULL WHERE id = ?', [user.id]);
-    if (user.totpEnabledAt) return this.challenge(user, 'verify');
-    if (this.config.auth.mfaRequiredRoles.includes(user.role)) return this.challenge(user, 'enrol');
-    return { kind: 'session', tokens: await this.sessions.start(em, user, client, null) };
+    return this.challenge(user, second);
   }
 
   /** The account behind a valid, unused challenge token of the given purpose; UNAUTHENTICATED otherwise. */

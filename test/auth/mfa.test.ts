@@ -131,6 +131,19 @@ describe('sign-in with TOTP enrolled', () => {
     expect((await app.gql(ME, {}, payload.accessToken)).body.data?.me.id).toBe(account.user.id);
   });
 
+  it('clears the password failure count once the password is right, before the second factor', async () => {
+    const account = await enrolledAccount();
+    const failures = async () =>
+      (await sql(app, 'SELECT failed_login_count FROM users WHERE id = $1', [account.user.id]))[0].failed_login_count;
+    for (const attempt of ['wrong-password-one', 'wrong-password-two'])
+      expect(codeOf(await app.gql(LOGIN, { email: account.email, password: attempt }))).toBe('UNAUTHENTICATED');
+    expect(await failures()).toBe(2);
+
+    await challengeFor(account);
+
+    expect(await failures()).toBe(0);
+  });
+
   it('refuses a wrong code', async () => {
     const account = await enrolledAccount();
     const challenge = await challengeFor(account);
