@@ -248,11 +248,10 @@ export class EncounterResolver {
     @Ctx() ctx: GraphQLContext,
   ): Promise<Encounter> {
     const actor = requireActor(ctx);
-    const access = await reachOne(ctx, input.patientId);
-    const patient = await ctx.services.patients.get(ctx.em, input.patientId);
+    const { access, patient } = await reachAndGet(ctx, input.patientId);
     if (access.relation !== 'CARE_TEAM' && access.relation !== 'BREAK_GLASS') throw forbidden();
     return ctx.em.transactional(async (em) => {
-      const encounter = await ctx.services.patients.createEncounter(em, actor.userId, input);
+      const encounter = await ctx.services.patients.createEncounter(em, actor.userId, input, patient);
       await ctx.services.audit.record({ ...ctx, em }, [
         allowed('encounter.create', patient.id, access.purpose, Object.keys(input)),
       ]);

@@ -262,9 +262,17 @@ export class PatientService {
     return this.columns;
   }
 
-  /** Records an encounter for an existing patient, by the given clinician. */
-  async createEncounter(em: EntityManager, clinicianId: string, input: EncounterInput): Promise<Encounter> {
-    const patient = await this.get(em, input.patientId);
+  /**
+   * Records an encounter for an existing patient, by the given clinician. `known` is the patient's row when the
+   * caller has just read it (the resolver reads it beside its access decision), so it is not read a second time.
+   */
+  async createEncounter(
+    em: EntityManager,
+    clinicianId: string,
+    input: EncounterInput,
+    known?: Pick<Patient, 'id'>,
+  ): Promise<Encounter> {
+    const patient = known?.id === input.patientId ? known : await this.get(em, input.patientId);
     const startedAt = input.startedAt ?? new Date();
     if (startedAt.getTime() > Date.now() + 5 * 60_000)
       throw badUserInput('startedAt must not be in the future', 'startedAt');
