@@ -5,7 +5,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** Serialises appends across every process that writes the trail, so that the chain cannot fork. */
-const CHAIN_LOCK = 'hms.audit_chain';
+export const CHAIN_LOCK = 'hms.audit_chain';
 
 /** The head of the chain: the row every append links to. */
 const HEAD_SQL = 'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1';
@@ -27,6 +27,30 @@ const INSERT_SQL = `INSERT INTO audit_events (id, seq, prev_hash, hash, at, acti
 interface HeadRow {
   seq: string;
   hash: string | null;
+}
+
+/** A head this process may link to without reading it first (see AuditChain.guess). */
+interface KnownHead {
+  seq: bigint;
+  hash: string;
+}
+
+const HASH_TEXT = /^[0-9a-f]{64}$/;
+
+/**
+ * The batch insert that inserts nothing unless `head` is still the newest row: the head is read under the chain
+ * lock, in the same statement. Only the sequence number (a bigint) and the hash (checked to be 64 hex digits) are
+ * interpolated.
+ */
+function guardedInsertSql(rows: string, head: KnownHead): string {
+  if (!HASH_TEXT.test(head.hash)) throw new Error('audit chain head hash is not 64 hex digits');
+  return `${insertSql(rows)}
+  WHERE EXISTS (SELECT 1 FROM (${HEAD_SQL}) h WHERE h.seq = ${head.seq.toString()} AND h.hash = '${head.hash}')`;
+}
+
+/** The batch as a SQL literal: base64 (A-Z a-z 0-9 + / =) holds no quote or backslash that could end it. */
+function batchLiteral(json: string): string {
+  return `convert_from(decode('${Buffer.from(json, 'utf8').toString('base64')}', 'base64'), 'UTF8')`;
 }
 
 /** One connection outside the ORM, for a transaction the writer runs itself (see AuditChain.appendAlone). */
@@ -66,6 +90,10 @@ export interface ChainedRow extends AuditRow {
  */
 export class AuditChain {
   private readonly key: Buffer;
+  /** The newest row this process wrote or read under the lock. */
+  private lastHead?: KnownHead;
+  /** Whether, the last time this process came back to the chain, the head was still `lastHead`. */
+  private headHeld = false;
 
   /**
    * @param lockWaitMs how long an append waits for the chain lock before it fails (and its request with it). A
@@ -120,40 +148,108 @@ export class AuditChain {
     if (rows.length === 0) return [];
     // The lock is held from here to commit and every append queues behind it, so the lock and the head read go in
     // one round trip (issue 11: four round trips inside this critical section capped createEncounter at ~150/s).
+    const guessed = this.guess();
+    if (guessed) {
+      // One round trip when the guess holds: lock, guarded insert, head. When it does not, the lock is held and
+      // the head just read is current, so the batch is linked to it and inserted: two round trips, as without it.
+      const attempt = this.link(guessed, rows);
+      const results = await em.execute<unknown[][]>(
+        `${this.lockStatements()}; ${guardedInsertSql(batchLiteral(this.batchJson(attempt)), guessed)}; ${HEAD_SQL}`,
+      );
+      const head = results.at(-1) as HeadRow[];
+      if (this.landed(head, attempt)) return attempt;
+      const chained = this.link(this.headOf(head), rows);
+      await em.execute(insertSql('?'), [this.batchJson(chained)]);
+      this.remember(chained);
+      return chained;
+    }
     const results = await em.execute<unknown[][]>(`${this.lockStatements()}; ${HEAD_SQL}`);
-    const chained = this.link(results.at(-1) as HeadRow[], rows);
+    const head = this.headOf(results.at(-1) as HeadRow[]);
+    this.headHeld = this.isLastHead(head);
+    const chained = this.link(head, rows);
     await em.execute(insertSql('?'), [this.batchJson(chained)]);
+    this.remember(chained);
     return chained;
   }
 
   /**
-   * Appends rows in a transaction of their own, in two round trips on one connection: BEGIN with the lock and the
-   * head read, then the INSERT with COMMIT (issue 11: BEGIN, lock and head, INSERT, COMMIT as four round trips were
-   * a visible share of every audited read, and the lock was held across three of them). Both are multi-statement
-   * strings, which PostgreSQL runs in order only without bound parameters, so the batch goes in as base64 text:
-   * nothing else is interpolated, and base64 (A-Z a-z 0-9 + / =) holds no quote or backslash that could end the
-   * literal, whatever a user agent or field name contains. On any error the transaction is rolled back and the
+   * Appends rows in a transaction of their own on one connection: in one round trip when the head is where this
+   * process left it (see `guess`), otherwise in two, BEGIN with the lock and the head read, then the INSERT with
+   * COMMIT (issue 11: BEGIN, lock and head, INSERT, COMMIT as four round trips were a visible share of every audited
+   * read, and the lock was held across three of them). All are multi-statement strings, which PostgreSQL runs in
+   * order only without bound parameters, so the batch goes in as base64 text (batchLiteral): besides it, only the
+   * guessed head's sequence number and hash are interpolated. On any error the transaction is rolled back and the
    * error thrown.
    */
   async appendAlone(session: RawSession, rows: AuditRow[]): Promise<ChainedRow[]> {
     if (rows.length === 0) return [];
     try {
+      const guessed = this.guess();
+      if (guessed) {
+        // One round trip when the guess holds. When another writer moved the head, the guarded insert inserted
+        // nothing and the transaction committed empty; the two round trips below then read the head under the lock.
+        const attempt = this.link(guessed, rows);
+        const results = await session.query(
+          `BEGIN; ${this.lockStatements()}; ${guardedInsertSql(batchLiteral(this.batchJson(attempt)), guessed)}; ${HEAD_SQL}; COMMIT`,
+        );
+        if (this.landed(results.at(-2) as HeadRow[], attempt)) return attempt;
+      }
       const results = await session.query(`BEGIN; ${this.lockStatements()}; ${HEAD_SQL}`);
-      const chained = this.link(results.at(-1) as HeadRow[], rows);
-      const base64 = Buffer.from(this.batchJson(chained), 'utf8').toString('base64');
-      await session.query(`${insertSql(`convert_from(decode('${base64}', 'base64'), 'UTF8')`)}; COMMIT`);
+      const head = this.headOf(results.at(-1) as HeadRow[]);
+      this.headHeld = this.isLastHead(head);
+      const chained = this.link(head, rows);
+      await session.query(`${insertSql(batchLiteral(this.batchJson(chained)))}; COMMIT`);
+      this.remember(chained);
       return chained;
     } catch (error) {
+      this.headHeld = false;
       await session.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
   }
 
+  /**
+   * The head to link the next batch to without reading it first: the newest row this process wrote, if the last
+   * time it came back to the chain nobody else had written in between (one replica, or replicas that rarely
+   * interleave). A guess that no longer holds inserts nothing (guardedInsertSql), so it costs a round trip and
+   * never a fork; after a miss this process reads the head first until it finds the head where it left it again.
+   */
+  private guess(): KnownHead | undefined {
+    return this.headHeld ? this.lastHead : undefined;
+  }
+
+  /** True when `head` (read after a guarded insert, in the same transaction) is the batch's own last row. */
+  private landed(head: HeadRow[], attempt: ChainedRow[]): boolean {
+    const last = attempt[attempt.length - 1];
+    const ok = head.length === 1 && BigInt(head[0].seq) === last.seq && head[0].hash === last.hash;
+    if (ok) this.remember(attempt);
+    else this.headHeld = false;
+    return ok;
+  }
+
+  private remember(chained: ChainedRow[]): void {
+    const last = chained[chained.length - 1];
+    this.lastHead = { seq: last.seq, hash: last.hash };
+  }
+
+  private isLastHead(head: KnownHead | undefined): boolean {
+    return (
+      head !== undefined &&
+      this.lastHead !== undefined &&
+      head.seq === this.lastHead.seq &&
+      head.hash === this.lastHead.hash
+    );
+  }
+
+  /** The newest row as read; rows written before the chain existed have no hash and count as the genesis value. */
+  private headOf(rows: HeadRow[]): KnownHead | undefined {
+    return rows[0] ? { seq: BigInt(rows[0].seq), hash: rows[0].hash ?? GENESIS_HASH } : undefined;
+  }
+
   /** The rows with their places after `head` (the newest chained row, if any). */
-  private link(head: HeadRow[], rows: AuditRow[]): ChainedRow[] {
-    // Rows written before the chain existed have no hash; the first chained row starts from the genesis value.
-    let prevHash = head[0]?.hash ?? GENESIS_HASH;
-    let seq = head[0] ? BigInt(head[0].seq) : 0n;
+  private link(head: KnownHead | undefined, rows: AuditRow[]): ChainedRow[] {
+    let prevHash = head?.hash ?? GENESIS_HASH;
+    let seq = head?.seq ?? 0n;
     return rows.map((row) => {
       seq += 1n;
       const hash = this.hashOf(seq, prevHash, row);

@@ -60,7 +60,7 @@ export class AuditWriter {
     }
   }
 
-  /** One transaction on a connection borrowed from the ORM's pool (two round trips: AuditChain.appendAlone). */
+  /** One transaction on a connection borrowed from the ORM's pool (one or two round trips: AuditChain.appendAlone). */
   private async commit(rows: AuditRow[]): Promise<void> {
     const client = this.orm.em.getConnection().getKnex().client;
     const connection = (await client.acquireConnection()) as PgConnection;

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MikroORM } from '@mikro-orm/postgresql';
+import { Client } from 'pg';
 
+import { AuditChain, type AuditRow, type RawSession } from '../../src/audit/audit-chain';
 import { AuditService, type SystemAuditEntry } from '../../src/audit/audit.service';
 import { checkpointStatement } from '../../src/audit/audit-integrity';
 import { StatementSigner } from '../../src/crypto';
@@ -106,6 +108,81 @@ describe('the audit hash chain', () => {
     const report = await verify();
     expect(report).toMatchObject({ ok: true, rows: Number(count), legacyRows: 0 });
     expect(report.head?.seq).toBe(count);
+  });
+
+  it('appends in one round trip while it writes alone, and links to the real head once another writer moved it', async () => {
+    const client = new Client({ connectionString: app.db.url });
+    await client.connect();
+    let roundTrips = 0;
+    const session: RawSession = {
+      query: async (sql) => {
+        roundTrips += 1;
+        const results: unknown = await client.query(sql);
+        return (Array.isArray(results) ? results : [results]).map((result: { rows: unknown[] }) => result.rows);
+      },
+    };
+    const chain = new AuditChain(app.config.keys.auditHmacKey);
+    const row = (i: number): AuditRow => ({
+      id: randomUUID(),
+      at: new Date(),
+      action: 'test.alone',
+      actorId: null,
+      actorRole: 'ADMIN',
+      sessionId: null,
+      patientId: null,
+      purpose: 'OPERATIONS',
+      outcome: 'ALLOWED',
+      fields: [`g${i}`],
+      requestId: null,
+      ip: null,
+      userAgent: null,
+    });
+    const tripsOf = async (rows: AuditRow[]): Promise<number> => {
+      const before = roundTrips;
+      await chain.appendAlone(session, rows);
+      return roundTrips - before;
+    };
+    try {
+      expect(await tripsOf([row(1)])).toBe(2); // nothing known yet: BEGIN + lock + head, then INSERT + COMMIT
+      expect(await tripsOf([row(2)])).toBe(2); // the head is where this process left it: from now on it links there
+      expect(await tripsOf([row(3), row(4)])).toBe(1);
+      expect(await tripsOf([row(5)])).toBe(1);
+
+      await app.services.audit.append(app.services.orm.em.fork(), [entry(1)]); // another writer moves the head
+      expect(await tripsOf([row(6)])).toBe(3); // the guarded insert inserts nothing; then head, then INSERT
+      expect(await tripsOf([row(7)])).toBe(2);
+      expect(await tripsOf([row(8)])).toBe(1);
+    } finally {
+      await client.end();
+    }
+
+    const rows = await rawQuery<{ fields: string[] }>(
+      app.db.url,
+      "SELECT fields FROM audit_events WHERE action = 'test.alone' ORDER BY seq",
+    );
+    expect(rows.map((r) => r.fields[0])).toEqual(['g1', 'g2', 'g3', 'g4', 'g5', 'g6', 'g7', 'g8']);
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
+  it('links to the real head after a transaction that appended was rolled back', async () => {
+    const chain = new AuditService({ orm: app.services.orm, hmacKey: app.config.keys.auditHmacKey });
+    const inTransaction = (i: number, rollBack = false) =>
+      app.services.orm.em.fork().transactional(async (em) => {
+        await chain.append(em, [entry(300 + i)]);
+        if (rollBack) throw new Error('rolled back on purpose');
+      });
+    await inTransaction(1);
+    await inTransaction(2);
+    await expect(inTransaction(3, true)).rejects.toThrow('rolled back on purpose');
+    await inTransaction(4);
+    await inTransaction(5);
+
+    const rows = await rawQuery<{ fields: string[] }>(
+      app.db.url,
+      "SELECT fields FROM audit_events WHERE action = 'test.append' AND fields[1] IN ('f301','f302','f303','f304','f305') ORDER BY seq",
+    );
+    expect(rows.map((r) => r.fields[0])).toEqual(['f301', 'f302', 'f304', 'f305']);
+    expect(await verify()).toMatchObject({ ok: true });
   });
 
   it('fails an append that waits too long for the chain, instead of hanging every writer behind it', async () => {
