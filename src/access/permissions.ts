@@ -13,7 +13,7 @@ import { patientRules } from '../patients/patient.rules';
 import { researchRules } from '../privacy/research.rules';
 import { privacyRules } from '../privacy/privacy.rules';
 import { accessRules } from './access.rules';
-import { isPublic } from './rules';
+import { isPublic, partOfParent } from './rules';
 
 type RuleTree = Record<string, Record<string, unknown>>;
 
@@ -81,8 +81,10 @@ function recordRefusal(ctx: GraphQLContext, info: GraphQLResolveInfo | undefined
  *
  * Scalar and enum fields of object types (not Query/Mutation) are left unwrapped: such an object
  * can only be reached through a root or object field that has its own rule, and wrapping every
- * leaf in an async rule costs about two thirds of list throughput (see PERFORMANCE.md). A test
- * walks the schema to prove every root and object-returning field has an explicit rule.
+ * leaf in an async rule costs about two thirds of list throughput (see PERFORMANCE.md). Object
+ * fields whose explicit rule is `partOfParent` (value objects stored in the parent's row) are left
+ * unwrapped for the same reason. A test walks the schema to prove every root and object-returning
+ * field has an explicit rule.
  */
 export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
   const tree = ruleTree();
@@ -101,7 +103,8 @@ export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
     const type = schema.getType(typeName);
     if (!isObjectType(type) || typeName === 'Query' || typeName === 'Mutation' || typeName === 'Subscription') continue;
     for (const [fieldName, field] of Object.entries(type.getFields())) {
-      if (isLeafType(getNamedType(field.type)) && !tree[typeName]?.[fieldName]) delete fields[fieldName];
+      const rule = tree[typeName]?.[fieldName];
+      if ((isLeafType(getNamedType(field.type)) && !rule) || rule === partOfParent) delete fields[fieldName];
     }
   }
   return applyMiddleware(schema, generated);

@@ -10,6 +10,17 @@ export const isPublic = allow;
 /** Any signed-in caller. */
 export const isSignedIn = rule({ cache: 'contextual' })((_parent, _args, ctx: GraphQLContext) => ctx.actor !== null);
 
+/**
+ * An object field that is part of its parent's own data, such as `Patient.address`: a value read from the parent's
+ * row and redacted with it, with no resolver that reads anything else. The caller reached the parent through a field
+ * with its own rule, so this one carries that decision, and applyPermissions serves it without a shield wrapper,
+ * exactly like the parent's scalar fields (a wrapped field answers a promise: for a page of 100 patients, 100 of
+ * them). Should shield ever evaluate it, it admits any signed-in caller, as `isSignedIn` does.
+ */
+export const partOfParent = rule('partOfParent', { cache: 'contextual' })(
+  (_parent, _args, ctx: GraphQLContext) => ctx.actor !== null,
+);
+
 const byRoles = new Map<string, IRule>();
 
 /** A signed-in caller whose role is one of `roles` (one rule object per role set, cached per request). */

@@ -1,4 +1,4 @@
-import { hasRole, isSignedIn } from '../access/rules';
+import { hasRole, isSignedIn, partOfParent } from '../access/rules';
 import { limited } from '../ratelimit/rate-limit.rules';
 
 const STAFF_READERS = hasRole('ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'INTEGRATOR');
@@ -18,8 +18,9 @@ export const patientRules = {
     createEncounter: hasRole('PHYSICIAN', 'NURSE'),
   },
   // Object-returning fields: reachable only from a patient the caller already reached; the
-  // resolvers ask the access service again for the related record.
-  Patient: { address: isSignedIn, encounters: isSignedIn },
+  // resolvers ask the access service again for the related record. The address is part of the
+  // patient's own row, decrypted and redacted with its other PHI fields.
+  Patient: { address: partOfParent, encounters: isSignedIn },
   Encounter: { patient: isSignedIn },
   PatientPage: { nodes: isSignedIn, pageInfo: isSignedIn },
 };

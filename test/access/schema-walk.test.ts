@@ -13,6 +13,7 @@ import {
 import { allow } from 'graphql-shield';
 
 import { applyPermissions, fieldsWithoutRule, ruleTree } from '../../src/access/permissions';
+import { partOfParent } from '../../src/access/rules';
 import { reach } from '../../src/access/reach';
 import type { PatientAccess } from '../../src/access/access.service';
 import type { Role } from '../../src/config/roles';
@@ -100,6 +101,17 @@ describe('the schema under graphql-shield', () => {
       }
     }
     expect(stale).toEqual([]);
+  });
+
+  it('serves without a shield wrapper only the object fields that are part of their parent row (hand-written list)', () => {
+    const parts = Object.entries(ruleTree()).flatMap(([type, fields]) =>
+      Object.entries(fields)
+        .filter(([, rule]) => rule === partOfParent)
+        .map(([field]) => `${type}.${field}`),
+    );
+
+    // Decrypted from the patient's own row and redacted with its other PHI fields; no resolver of its own.
+    expect(parts).toEqual(['Patient.address']);
   });
 
   it('opens exactly the hand-written public set to anonymous callers', () => {
