@@ -164,6 +164,75 @@ describe('the audit hash chain', () => {
     expect(await verify()).toMatchObject({ ok: true });
   });
 
+  it('stores every column of a batch that mixes requests, purposes, fields and system rows as given', async () => {
+    const at = new Date('2026-12-04T10:00:00.000Z');
+    const base: AuditRow = {
+      id: randomUUID(),
+      at,
+      action: 'patient.read',
+      actorId: randomUUID(),
+      actorRole: 'PHYSICIAN',
+      sessionId: randomUUID(),
+      patientId: randomUUID(),
+      purpose: 'TREATMENT',
+      outcome: 'ALLOWED',
+      fields: ['id', 'lastName'],
+      requestId: `req-${tag}-mixed`,
+      ip: '10.0.0.7',
+      userAgent: 'ward-tablet/3.1',
+    };
+    const rows: AuditRow[] = [
+      base,
+      { ...base, id: randomUUID(), patientId: randomUUID(), fields: ['id', 'lastName'] }, // equal, not the same array
+      { ...base, id: randomUUID(), patientId: randomUUID(), purpose: 'EMERGENCY' },
+      { ...base, id: randomUUID(), fields: ['id'] },
+      { ...base, id: randomUUID(), at: new Date(at.getTime() + 1) },
+      { ...base, id: randomUUID(), requestId: `req-${tag}-other`, actorId: randomUUID(), sessionId: randomUUID() },
+      {
+        ...base,
+        id: randomUUID(),
+        action: 'keys.rotate',
+        actorId: null,
+        actorRole: null,
+        sessionId: null,
+        patientId: null,
+        purpose: null,
+        fields: [],
+        ip: null,
+        userAgent: null,
+      },
+    ];
+    const chained = await app.services.orm.em.fork().transactional((em) => app.services.audit.chain.append(em, rows));
+
+    const stored = await rawQuery<Record<string, unknown>>(
+      app.db.url,
+      `SELECT id, seq::text AS seq, prev_hash, hash, at, action, actor_id, actor_role, session_id, patient_id, purpose,
+              outcome, fields, request_id, ip, user_agent FROM audit_events WHERE id = ANY($1::uuid[]) ORDER BY seq`,
+      [rows.map((r) => r.id)],
+    );
+    expect(stored).toEqual(
+      chained.map((r) => ({
+        id: r.id,
+        seq: r.seq.toString(),
+        prev_hash: r.prevHash,
+        hash: r.hash,
+        at: r.at,
+        action: r.action,
+        actor_id: r.actorId,
+        actor_role: r.actorRole,
+        session_id: r.sessionId,
+        patient_id: r.patientId,
+        purpose: r.purpose,
+        outcome: r.outcome,
+        fields: r.fields,
+        request_id: r.requestId,
+        ip: r.ip,
+        user_agent: r.userAgent,
+      })),
+    );
+    expect(await verify()).toMatchObject({ ok: true });
+  });
+
   it('links to the real head after a transaction that appended was rolled back', async () => {
     const chain = new AuditService({ orm: app.services.orm, hmacKey: app.config.keys.auditHmacKey });
     const inTransaction = (i: number, rollBack = false) =>
