@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
+import { timeOrderedUuid } from '../db/ids';
 import type { GraphQLContext } from '../graphql/context';
 import { AuditChain, type AuditRow } from './audit-chain';
 import { AuditWriter } from './audit-writer';
@@ -81,7 +82,7 @@ export class AuditService {
   private async write(em: EntityManager, entries: SystemAuditEntry[]): Promise<void> {
     const now = new Date();
     const rows: AuditRow[] = entries.map((e) => ({
-      id: randomUUID(),
+      id: timeOrderedUuid(now.getTime()),
       at: e.at ?? now,
       action: e.action,
       actorId: e.actorId ?? null,
