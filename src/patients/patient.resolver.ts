@@ -49,8 +49,8 @@ async function auditReads(
  * The caller's list scope; for roles with decision columns the query also carries each row's access decision,
  * remembered for this request, so `reach` asks no statement of its own for the rows it returns.
  */
-function listScope(ctx: GraphQLContext, actor: Actor): ListScope {
-  const scope = ctx.services.access.listScope(actor) ?? { sql: 'true', params: [] };
+function listScope(ctx: GraphQLContext, actor: Actor, shape: 'page' | 'lookup'): ListScope {
+  const scope = ctx.services.access.listScope(actor, shape) ?? { sql: 'true', params: [] };
   const columns = decisionColumns(ctx, actor);
   return columns ? { ...scope, columns } : scope;
 }
@@ -105,7 +105,7 @@ export class PatientResolver {
     @Info() info: GraphQLResolveInfo,
   ): Promise<PatientPage> {
     const actor = requireActor(ctx);
-    const page = await ctx.services.patients.page(ctx.em, first, after, listScope(ctx, actor));
+    const page = await ctx.services.patients.page(ctx.em, first, after, listScope(ctx, actor, 'page'));
     const nodes = await this.reachable(ctx, page.nodes, selectedFields(info, 'nodes'));
     return { nodes, count: nodes.length, pageInfo: { endCursor: page.endCursor, hasNextPage: page.hasNextPage } };
   }
@@ -140,7 +140,7 @@ export class PatientResolver {
     const rows = await ctx.services.patients.search(
       ctx.em,
       { ssn, email, phone, mrn, lastName, dateOfBirth },
-      listScope(ctx, actor),
+      listScope(ctx, actor, 'lookup'),
     );
     return this.reachable(ctx, rows, selectedFields(info));
   }

@@ -137,3 +137,63 @@ it('a patients page as a physician reaches exactly the care team, its rows carry
   expect(taken.get(patients.teamSensitive)).toEqual(SENSITIVE);
   expect(taken.get(patients.teamRestricted)).toEqual(CARE);
 });
+
+describe('list scopes', () => {
+  let integrator: Actor;
+
+  beforeAll(async () => {
+    const em = () => app.services.orm.em.fork();
+    const nurse = actors.NURSE;
+    const open = (patientId: string) =>
+      app.services.breakGlass.grant(em(), nurse, patientId, `Scope test ${tag}: patient arrived unconscious`, () =>
+        Promise.resolve(),
+      );
+    await open(patients.other);
+    const expired = await open(patients.teamSensitive);
+    const revoked = await open(patients.otherRestricted);
+    await sql(app, "UPDATE break_glass_grants SET expires_at = now() - interval '1 minute' WHERE id = $1", [
+      expired.id,
+    ]);
+    await app.services.breakGlass.revoke(em(), nurse, revoked.id);
+
+    const { user } = await createAccount(app, 'INTEGRATOR');
+    integrator = { userId: user.id, role: 'INTEGRATOR', sessionId: randomUUID(), scopes: ['patients:read'] };
+    const by = { userId: actors.RECEPTIONIST.userId, role: 'RECEPTIONIST', channel: 'API', ip: null, userAgent: null };
+    await app.services.consents.grant(em(), patients.team, ConsentType.DATA_SHARING, 'v1', by as never);
+    await app.services.consents.grant(em(), patients.other, ConsentType.DATA_SHARING, 'v1', by as never);
+    await app.services.consents.withdraw(em(), patients.other, ConsentType.DATA_SHARING, by as never);
+  });
+
+  /** The patients of this file a scope admits, in the shape asked for. */
+  async function admitted(actor: Actor, shape: 'page' | 'lookup'): Promise<string[]> {
+    const scope = app.services.access.listScope(actor, shape) ?? { sql: 'true', params: [] };
+    let n = 1;
+    const where = scope.sql.replace(/\?/g, () => `$${++n}`);
+    const rows = await sql<{ id: string }>(
+      app,
+      `SELECT p.id FROM patients p WHERE p.id = ANY($1::uuid[]) AND ${where}`,
+      [Object.values(patients), ...scope.params],
+    );
+    return rows.map((r) => r.id).sort();
+  }
+
+  const reachable = (...situations: (keyof typeof patients)[]) => situations.map((s) => patients[s]).sort();
+
+  it.each(['ADMIN', 'PHYSICIAN', 'NURSE', 'RECEPTIONIST', 'BILLING', 'INTEGRATOR'])(
+    'admit the same patients for %s whether shaped for a page or for a lookup',
+    async (role) => {
+      const actor = role === 'INTEGRATOR' ? integrator : actors[role as Role];
+      const expected: Record<string, string[]> = {
+        ADMIN: reachable('team', 'teamSensitive', 'other'),
+        PHYSICIAN: reachable('team', 'teamSensitive', 'teamRestricted'),
+        NURSE: reachable('other'), // the active grant only: not the expired one, not the revoked one
+        RECEPTIONIST: reachable('team', 'teamSensitive', 'other'),
+        BILLING: reachable('team', 'teamSensitive', 'other'),
+        INTEGRATOR: reachable('team'), // consent given; the other's was withdrawn
+      };
+
+      expect(await admitted(actor, 'page')).toEqual(expected[role]);
+      expect(await admitted(actor, 'lookup')).toEqual(expected[role]);
+    },
+  );
+});
