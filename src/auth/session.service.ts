@@ -9,6 +9,7 @@ import type { Logger } from '../logging/logger';
 import { Session } from './session.entity';
 import { hashRefreshToken, newRefreshToken, type AccessClaims, type TokenService } from './token.service';
 import { isUuid } from '../db/ids';
+import { preparedRead } from '../db/prepared';
 
 /** Why a session was ended; stored in `sessions.revoked_reason`. */
 export type SessionEndReason = 'LOGOUT' | 'ADMIN' | 'DISABLED' | 'REFRESH_REUSE' | 'PASSWORD_CHANGED';
@@ -309,7 +310,8 @@ export class SessionService {
   }
 
   private async load(em: EntityManager, sessionId: string): Promise<SessionRow | null> {
-    const [row] = await em.execute<SessionRow[]>(
+    const [row] = await preparedRead<SessionRow>(
+      em,
       `SELECT s.id, s.user_id, s.last_seen_at, s.expires_at, s.revoked_at, s.mfa_at, u.role, u.patient_id, u.disabled_at, u.scopes
        FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
       [sessionId],

@@ -2,6 +2,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 
 import { isUuid } from '../db/ids';
+import { preparedRead } from '../db/prepared';
 import { badUserInput, notFound } from '../graphql/errors';
 import type { PhiVault } from '../keys/phi-vault';
 import type { AddressInput } from './address.type';
@@ -226,7 +227,8 @@ export class PatientService {
     const columns = this.columnsOf(em);
     const extra = scope?.columns;
     const where = scope ? [...conditions, `(${scope.sql})`] : conditions;
-    const raw = await em.execute<Record<string, unknown>[]>(
+    const raw = await preparedRead<Record<string, unknown>>(
+      em,
       `SELECT ${columns.select}${extra ? `, ${extra.sql}` : ''} FROM patients p
        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY p.created_at ASC, p.id ASC LIMIT ?`,
