@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ApolloServerPlugin, PersistedQueryOptions } from '@apollo/server';
 import type { NextFunction, Request, Response } from 'express';
-import { GraphQLError, parse, type ParseOptions } from 'graphql';
+import { GraphQLError, parse, type DocumentNode, type ParseOptions } from 'graphql';
+import { LRUCache } from 'lru-cache';
 
 import { ConfigError } from '../config/config';
 import type { Logger } from '../logging/logger';
@@ -42,6 +43,19 @@ function logRefusal(log: Logger, violation: LimitViolation): void {
   const { limit, actual, max } = violation;
   log.warn({ limit, actual, max }, 'GraphQL request refused by an abuse limit');
 }
+
+/**
+ * The text and document checks depend on the text and the limits only, and clients send the same few documents
+ * again and again: the guard keeps its verdict on a document it has parsed (issue 11: the guard parsed every
+ * request's document in full, besides Apollo's own cached parse), and the plugin its verdict on each document
+ * object Apollo hands it (Apollo's document cache gives the same object for the same text). The cost check
+ * depends on the variables and runs on every request.
+ */
+const VERDICTS_KEPT = 1_000;
+/** Longer texts are checked every time rather than kept as keys (1,000 of them stay under 10 MB). */
+const LONGEST_KEPT_TEXT = 10_000;
+const NO_VIOLATION = Symbol('no violation');
+type Verdict = LimitViolation | typeof NO_VIOLATION;
 
 /** Text limits, then the parsed document's limits; a text that does not parse is left to Apollo's parse error. */
 export function checkDocumentText(source: string, limits: QueryLimits): LimitViolation | null {
@@ -107,14 +121,21 @@ export function queryLimitsPlugin(
   limits: QueryLimits,
   allowList?: PersistedQueryManifest,
 ): ApolloServerPlugin<GraphQLContext> {
+  const checked = new WeakMap<DocumentNode, { source: string; verdict: Verdict }>();
+  const documentViolation = (source: string, document: DocumentNode): LimitViolation | null => {
+    const known = checked.get(document);
+    if (known?.source === source) return known.verdict === NO_VIOLATION ? null : known.verdict;
+    const violation = checkSource(source, limits) ?? checkDocument(document, limits);
+    checked.set(document, { source, verdict: violation ?? NO_VIOLATION });
+    return violation;
+  };
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ source, document, operation, queryHash, request, schema, contextValue }) {
           if (allowList && !allowList.has(queryHash)) throw notAllowListed();
           const violation =
-            checkSource(source, limits) ??
-            checkDocument(document, limits) ??
+            documentViolation(source, document) ??
             (operation ? checkCost(schema, document, operation, request.variables, limits) : null);
           if (!violation) return;
           logRefusal(contextValue.log, violation);
@@ -161,6 +182,14 @@ function refuse(res: Response, error: AppError): void {
  * was registered. The plugin above repeats the checks and is the authoritative one.
  */
 export function queryLimitsGuard(limits: QueryLimits, allowList?: PersistedQueryManifest) {
+  const verdicts = new LRUCache<string, Verdict>({ max: VERDICTS_KEPT });
+  const textViolation = (query: string): LimitViolation | null => {
+    const known = verdicts.get(query);
+    if (known !== undefined) return known === NO_VIOLATION ? null : known;
+    const violation = checkDocumentText(query, limits);
+    if (query.length <= LONGEST_KEPT_TEXT) verdicts.set(query, violation ?? NO_VIOLATION);
+    return violation;
+  };
   return (req: Request, res: Response, next: NextFunction): void => {
     const request = graphqlRequestOf(req);
     if (!request) return next();
@@ -172,7 +201,7 @@ export function queryLimitsGuard(limits: QueryLimits, allowList?: PersistedQuery
     }
     if (typeof query !== 'string') return next();
 
-    const violation = checkDocumentText(query, limits);
+    const violation = textViolation(query);
     if (!violation) return next();
     logRefusal(req.log, violation);
     refuse(res, tooComplex());

@@ -111,6 +111,13 @@ describe('abuse limits with the default settings', () => {
     it('refuses 16 aliases with QUERY_TOO_COMPLEX and 400 before anything runs', async () => {
       await expectRefusedBeforeExecution(app, () => app.gql(withAliases(16), {}, token));
     });
+
+    it('refuses the same document each time it comes again, and runs the allowed one each time (kept verdicts)', async () => {
+      for (let i = 0; i < 3; i++) {
+        await expectRefusedBeforeExecution(app, () => app.gql(withAliases(16), {}, token));
+        await expectRan(app, () => app.gql(withAliases(15), {}, token));
+      }
+    });
   });
 
   describe('directives', () => {
