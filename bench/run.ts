@@ -85,6 +85,27 @@ async function signIn(product: BenchServer, emails: string[], password: string):
   );
 }
 
+/**
+ * Deletes the encounters scenario 4 wrote (to the care-team patients, from `since` on) from the product's table and
+ * B0's plain copy, so that a kept database (--keep) gives scenario 2 the same patients with the same encounters in
+ * every run; otherwise each run adds about two encounters per care-team patient and scenario 2 grows heavier run by
+ * run. The seeded encounters of those patients are dated hours before the seeding (seed.ts) and are never matched.
+ */
+async function removeWrittenEncounters(url: string, password: string | undefined, patientIds: string[], since: Date) {
+  const client = new Client({ connectionString: url, ...(password ? { password } : {}) });
+  await client.connect();
+  try {
+    for (const table of ['encounters', 'bench_plain_encounters']) {
+      await client.query(`DELETE FROM ${table} WHERE patient_id = ANY($1::uuid[]) AND created_at >= $2`, [
+        patientIds,
+        since,
+      ]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 async function machine(url: string) {
   const password = process.env.DATABASE_PASSWORD;
   const client = new Client({ connectionString: url, ...(password ? { password } : {}) });
@@ -213,6 +234,7 @@ async function main(): Promise<void> {
       const results: Record<Target, LoadResult[]> = { baseline: [], cryptoFloor: [], product: [] };
       const besides: Record<Target, LoadResult[]> = { baseline: [], cryptoFloor: [], product: [] };
       const hashRates: number[] = [];
+      const started = new Date();
       if (warmup > 0) {
         progress(`(${scenario.id}) ${scenario.title}: warm-up`);
         for (const target of TARGETS) await load.run(spec(target, warmup));
@@ -228,6 +250,9 @@ async function main(): Promise<void> {
           hashRates.push(await rawHashRate(config, scenario.connections, seconds * 1000));
         }
         progress(`(${scenario.id}) round ${round + 1}/${rounds} done`);
+      }
+      if (scenario.operation === 'createEncounter') {
+        await removeWrittenEncounters(db.url, config.database.password, scenarioData.patientIds, started);
       }
       for (const target of TARGETS) {
         report[target] = combine(results[target]);
