@@ -5,8 +5,6 @@ import type { GraphQLContext } from './context';
 /** Counts operations between the start of Apollo's request pipeline and their response. */
 export interface InFlightOperations {
   plugin: ApolloServerPlugin<GraphQLContext>;
-  /** How many operations are running now. */
-  running(): number;
   /** Resolves once none is running, or after `timeoutMs` with the number still running. */
   settled(timeoutMs: number): Promise<number>;
 }
@@ -38,7 +36,6 @@ export function inFlightOperations(): InFlightOperations {
         };
       },
     },
-    running: () => running,
     settled(timeoutMs) {
       if (running === 0) return Promise.resolve(0);
       return new Promise((resolve) => {
