@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 
+import { onPooledClient } from '../db/pooled';
 import type { AuditChain, AuditRow, RawSession } from './audit-chain';
 
 /** The parts of a node-postgres client the writer uses (the ORM's pool hands these out). */
@@ -62,9 +63,7 @@ export class AuditWriter {
 
   /** One transaction on a connection borrowed from the ORM's pool (one or two round trips: AuditChain.appendAlone). */
   private async commit(rows: AuditRow[]): Promise<void> {
-    const client = this.orm.em.getConnection().getKnex().client;
-    const connection = (await client.acquireConnection()) as PgConnection;
-    try {
+    await onPooledClient(this.orm.em, async (connection: PgConnection) => {
       const session: RawSession = {
         query: async (sql) => {
           const results = await connection.query(sql);
@@ -72,9 +71,7 @@ export class AuditWriter {
         },
       };
       await this.chain.appendAlone(session, rows);
-    } finally {
-      await client.releaseConnection(connection);
-    }
+    });
   }
 
   private takeBatch(): Waiter[] {

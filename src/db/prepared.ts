@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
+import { onPooledClient } from './pooled';
+
 /** A pg client as the ORM's pool lends it out. */
 interface PooledClient {
   query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
@@ -35,12 +37,8 @@ export async function preparedRead<T>(em: EntityManager, sql: string, params: re
   const statement = statementFor(sql);
   if (!statement || em.isInTransaction()) return em.execute<T[]>(sql, [...params]);
   if (params.some((value) => Array.isArray(value))) throw new Error('preparedRead takes scalar parameters only');
-  const client = em.getConnection().getKnex().client;
-  const connection = (await client.acquireConnection()) as PooledClient;
-  try {
-    const result = await connection.query({ name: statement.name, text: statement.text, values: [...params] });
-    return result.rows as T[];
-  } finally {
-    await client.releaseConnection(connection);
-  }
+  const result = await onPooledClient(em, (client: PooledClient) =>
+    client.query({ name: statement.name, text: statement.text, values: [...params] }),
+  );
+  return result.rows as T[];
 }
